@@ -1,0 +1,22 @@
+"""Dependencies shared by routes, as ``Annotated`` aliases so signatures stay short."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from emg_core.parser_pool import ParserPool
+from service.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_parser_pool(request: Request) -> ParserPool:
+    return request.app.state.parser_pool
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ParserPoolDep = Annotated[ParserPool, Depends(get_parser_pool)]
