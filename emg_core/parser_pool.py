@@ -71,7 +71,8 @@ def _worker(conn: multiprocessing.connection.Connection, memory_limit_bytes: int
         except MemoryError:
             conn.send(("memory", None, None))
         except Exception as exc:  # the parser's own complaint about the file
-            conn.send(("error", f"{type(exc).__name__}: {exc}", None))
+            detail = str(exc).replace(path, "the file").split(". ")[0].strip() or type(exc).__name__
+            conn.send(("memory" if "bad_alloc" in detail else "error", detail, None))
 
 
 class _Worker:

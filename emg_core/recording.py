@@ -118,9 +118,14 @@ def recorded_at(filename: str, info_time: list[Any] | None) -> datetime | None:
     return None
 
 
+def _clean(value: Any) -> str:
+    """Text as valid UTF-8: the parser hands over undecodable bytes as lone surrogates."""
+    return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace").strip()
+
+
 def _text(params: dict[str, dict[str, list[Any]]], group: str, name: str) -> str | None:
     values = params.get(group, {}).get(name) or []
-    text = " ".join(str(v).strip() for v in values if str(v).strip())
+    text = " ".join(c for c in map(_clean, values) if c)
     return None if text.lower() in _PLACEHOLDERS else text
 
 

@@ -1,0 +1,376 @@
+"""End-to-end tests of ``emg analyze``: the installed console script, run as a subprocess, on the
+real sample recordings and on files a user could hand it by mistake."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import MALFORMED, sample, shared_files
+from tests.utils.e2e import run_emg
+
+EXIT_BAD_INPUT = 2
+
+# EMG_SPEC.md anchors for sample 0409 at default parameters.
+COMPLIANCE_0409 = 65.21
+SYMMETRY_0409 = 97.87
+COUNTS_0409 = {"CH1": 15, "CH2": 11}
+DURATION_0409_S = 75.03
+
+# What each shared malformed file is refused for (all before the parser library sees them).
+MALFORMED_REASONS = {
+    "hang_params.c3d": "file has no analog channels",
+    "segv_header_a.c3d": "file is truncated",
+    "segv_header_b.c3d": "has an invalid data type",
+}
+
+
+def _json(result: subprocess.CompletedProcess) -> Any:
+    def no_constants(name: str) -> None:
+        raise AssertionError(f"report holds {name}, which is not valid JSON")
+
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout, parse_constant=no_constants)
+
+
+def _channel(report: dict[str, Any], name: str) -> dict[str, Any]:
+    matches = [c for c in report["channels"] if c["name"] == name]
+    assert len(matches) == 1, [c["name"] for c in report["channels"]]
+    return matches[0]
+
+
+def assert_refused(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """Exit 2, exactly one line on stderr naming the problem, no traceback; returns that line."""
+    assert result.returncode == EXIT_BAD_INPUT, (result.returncode, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("emg analyze: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def sample_0409() -> Path:
+    return sample("0409")
+
+
+@pytest.fixture(scope="module")
+def default_report(sample_0409: Path) -> dict[str, Any]:
+    return _json(run_emg("analyze", sample_0409, "--json"))
+
+
+# --- the readable table ----------------------------------------------------------------------
+
+
+def test_analyze_prints_one_row_per_channel_and_the_scores(sample_0409: Path) -> None:
+    result = run_emg("analyze", sample_0409)
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(
+        f"{sample_0409.name}: 75.03 s at 990 Hz, recorded 2023-03-21 17:23:09"
+    )
+    header = next(line for line in lines if line.startswith("channel"))
+    for column in ("muscle", "contr", "good", "MVC threshold", "RMS µV", "MPF Hz", "MDF Hz"):
+        assert column in header, header
+    assert "FI slope/min" in header
+    number = r"-?\d+(?:\.\d+)?(?:e[-+]\d+)?"
+    for name, muscle in (("CH1", "left quadriceps"), ("CH2", "right quadriceps")):
+        row = re.compile(
+            rf"^{name}\s+{muscle}\s+(?P<count>\d+)\s+(?P<good>\d+)\s+"
+            rf"(?P<mvc>{number}) µV \((?P<method>\w+)\)\s+"
+            rf"(?P<rms>{number})\s+(?P<mpf>{number})\s+(?P<mdf>{number})\s+(?P<fi>{number})$"
+        )
+        matches = [m for line in lines if (m := row.match(line))]
+        assert len(matches) == 1, f"no single {name} row in:\n{result.stdout}"
+        found = matches[0]
+        assert int(found["count"]) == COUNTS_0409[name]
+        assert int(found["good"]) == 0  # no contraction of 0409 lasts the 2000 ms target
+        assert found["method"] == "estimated"
+        assert float(found["rms"]) > 0 and float(found["mvc"]) > 0
+        assert 20 < float(found["mdf"]) < float(found["mpf"]) < 450
+    scores = [line for line in lines if line.startswith("scores:")]
+    assert len(scores) == 1, result.stdout
+    assert f"compliance {COMPLIANCE_0409:.2f}" in scores[0]
+    assert f"symmetry {SYMMETRY_0409:.2f}" in scores[0]
+    assert "effort —" in scores[0]  # no RPE given: no effort score, never a silent default
+    assert "warning: no RPE given: no effort score" in lines
+
+
+def test_analyze_table_agrees_with_json(sample_0409: Path, default_report: dict[str, Any]) -> None:
+    table = run_emg("analyze", sample_0409).stdout
+
+    for name in ("CH1", "CH2"):
+        ch = _channel(default_report, name)
+        threshold = f"{ch['mvc']['threshold_v'] * 1e6:.2f} µV ({ch['mvc']['method']})"
+        rms = f"{ch['amplitude']['rms_v'] * 1e6:.2f}"
+        mpf = f"{ch['spectrum']['mpf_hz']:.1f}"
+        row = next(line for line in table.splitlines() if line.startswith(name))
+        assert threshold in row and rms in row and mpf in row, (row, ch)
+
+
+# --- the JSON report ---------------------------------------------------------------------------
+
+
+def test_analyze_json_follows_the_report_contract(
+    sample_0409: Path, default_report: dict[str, Any]
+) -> None:
+    report = default_report
+
+    assert set(report) == {
+        "schema_version",
+        "source",
+        "recording",
+        "parameters",
+        "channels",
+        "scores",
+        "warnings",
+    }
+    assert report["schema_version"] == "1.0"
+    assert report["source"]["filename"] == sample_0409.name
+    assert report["source"]["size_bytes"] == sample_0409.stat().st_size
+    assert re.fullmatch(r"[0-9a-f]{64}", report["source"]["sha256"])
+    recording = report["recording"]
+    assert recording["duration_s"] == pytest.approx(DURATION_0409_S, abs=0.005)
+    assert recording["n_samples"] == 74_280
+    assert recording["sampling_rate_hz"] == 990.0
+    assert recording["recorded_at"].startswith("2023-03-21T17:23:09")
+    assert recording["game"] == {"name": "Ghostly", "level": 2, "score": 24.0}
+    assert [c["name"] for c in report["channels"]] == ["CH1", "CH2"]
+    for name, count in COUNTS_0409.items():
+        ch = _channel(report, name)
+        assert ch["contractions"]["count"] == count
+        assert len(ch["contractions"]["items"]) == count
+        assert ch["activation_label"] == f"{name} activated"
+        assert set(ch["temporal"]) >= {"window_s", "n_windows", "rms", "mpf", "mdf", "fi_nsm5"}
+        assert ch["mvc"]["method"] == "estimated" and ch["mvc"]["threshold_pct"] == 75.0
+    scores = report["scores"]
+    assert scores["compliance"] == pytest.approx(COMPLIANCE_0409, abs=0.005)
+    assert scores["symmetry"] == pytest.approx(SYMMETRY_0409, abs=0.005)
+    assert scores["effort"] is None
+    assert set(scores["muscles"]) == {"CH1", "CH2"}
+    assert report["parameters"]["mvc_pct"] == 75.0
+    assert report["parameters"]["min_duration_ms"] == 2000.0
+    assert "no RPE given: no effort score" in report["warnings"]
+
+
+# --- parameters as options ---------------------------------------------------------------------
+
+
+def test_analyze_channel_mvc_and_rpe_options_change_the_report(sample_0409: Path) -> None:
+    report = _json(run_emg("analyze", sample_0409, "--json", "--mvc", "CH1=0.00021", "--rpe", "5"))
+
+    ch1, ch2 = _channel(report, "CH1"), _channel(report, "CH2")
+    assert ch1["mvc"]["method"] == "channel"
+    assert ch1["mvc"]["value_v"] == pytest.approx(0.00021)
+    assert ch1["mvc"]["threshold_v"] == pytest.approx(0.00021 * 0.75, rel=1e-12)
+    assert ch2["mvc"]["method"] == "estimated"  # the override applies to CH1 only
+    assert report["scores"]["effort"] == 100  # Borg CR-10: 5 -> 100
+    assert report["parameters"]["rpe"] == 5
+    assert report["parameters"]["channels"]["CH1"]["mvc_value_v"] == pytest.approx(0.00021)
+    compliant = sum(i["max_amplitude_v"] >= 0.00021 * 0.75 for i in ch1["contractions"]["items"])
+    assert ch1["contractions"]["mvc_compliant"] == compliant
+    assert compliant < COUNTS_0409["CH1"]  # one CH1 contraction peaks below 157.5 µV
+
+
+def _mvc_compliant(report: dict[str, Any]) -> dict[str, int]:
+    counts = {}
+    for ch in report["channels"]:
+        threshold = ch["mvc"]["threshold_v"]
+        items = ch["contractions"]["items"]
+        assert ch["contractions"]["mvc_compliant"] == sum(
+            i["max_amplitude_v"] >= threshold for i in items
+        )
+        counts[ch["name"]] = ch["contractions"]["mvc_compliant"]
+    return counts
+
+
+def test_analyze_mvc_pct_option_changes_mvc_compliant_counts(sample_0409: Path) -> None:
+    # A session MVC of 500 µV: at 75 % only the strongest contractions reach 375 µV.
+    at_75 = _json(run_emg("analyze", sample_0409, "--json", "--mvc", "0.0005"))
+    at_50 = _json(run_emg("analyze", sample_0409, "--json", "--mvc", "0.0005", "--mvc-pct", "50"))
+
+    for ch in at_50["channels"]:
+        assert ch["mvc"]["threshold_pct"] == 50.0
+        assert ch["mvc"]["threshold_v"] == pytest.approx(0.0005 * 0.50, rel=1e-12)
+    assert at_50["parameters"]["mvc_pct"] == 50.0
+    strict, lenient = _mvc_compliant(at_75), _mvc_compliant(at_50)
+    for name in ("CH1", "CH2"):
+        assert 0 < strict[name] < lenient[name] <= COUNTS_0409[name], (strict, lenient)
+    assert at_50["scores"]["compliance"] > at_75["scores"]["compliance"]
+
+
+def test_analyze_min_duration_option_changes_duration_compliant_counts(
+    sample_0409: Path, default_report: dict[str, Any]
+) -> None:
+    report = _json(run_emg("analyze", sample_0409, "--json", "--min-duration-ms", "500"))
+
+    assert report["parameters"]["min_duration_ms"] == 500.0
+    for name in ("CH1", "CH2"):
+        before = _channel(default_report, name)["contractions"]
+        after = _channel(report, name)["contractions"]
+        assert before["duration_compliant"] == 0  # none of 0409's contractions lasts 2 s
+        expected = sum(i["duration_ms"] >= 500 for i in after["items"])
+        assert after["duration_compliant"] == expected > 0
+        assert after["good"] == sum(i["good"] for i in after["items"]) > 0
+    assert report["scores"]["compliance"] > default_report["scores"]["compliance"]
+
+
+def test_analyze_plot_writes_a_png(sample_0409: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.png"
+
+    result = run_emg("analyze", sample_0409, "--plot", out)
+
+    assert result.returncode == 0, result.stderr
+    assert f"plot written to {out}" in result.stderr
+    assert "scores: compliance 65.21" in result.stdout
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) > 20_000  # a drawn figure, not an empty canvas
+
+
+# --- refusals: exit 2, one line, no traceback ---------------------------------------------------
+
+
+def test_analyze_refuses_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.c3d"
+    assert_refused(run_emg("analyze", missing), str(missing), "No such file or directory")
+
+
+def test_analyze_refuses_empty_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.c3d"
+    empty.write_bytes(b"")
+    assert_refused(run_emg("analyze", empty), "file is empty")
+
+
+def test_analyze_refuses_text_file(tmp_path: Path) -> None:
+    text = tmp_path / "notes.c3d"
+    text.write_text("time,CH1 Raw\n0.000,0.0001\n" * 100)
+    assert_refused(run_emg("analyze", text), "not a C3D file")
+
+
+def test_analyze_refuses_truncated_sample(sample_0409: Path, tmp_path: Path) -> None:
+    truncated = tmp_path / sample_0409.name
+    data = sample_0409.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+
+    line = assert_refused(run_emg("analyze", truncated), "file is truncated")
+    assert f"the file has {len(data) // 2} bytes" in line
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    sorted(MALFORMED.glob("*.c3d")) or [None],
+    ids=lambda p: p.name if p else "none",
+)
+def test_analyze_refuses_malformed_file(malformed: Path | None) -> None:
+    if malformed is None:
+        shared_files(MALFORMED, "*.c3d")  # skips, or fails under CI, naming the folder
+        return
+    result = run_emg("analyze", malformed, "--timeout", "5")
+
+    line = assert_refused(result, str(malformed))
+    if malformed.name in MALFORMED_REASONS:
+        assert MALFORMED_REASONS[malformed.name] in line
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("option", "fragments"),
+    [
+        (["--rpe", "11"], ["rpe:", "less than or equal to 10", "got 11"]),
+        (["--mvc", "CH1=abc"], ["mvc: 'abc' is not a number"]),
+        (["--mvc-pct", "0"], ["mvc_pct:", "greater than 0"]),
+        (["--muscle", "quadriceps"], ["muscle: 'quadriceps' must be CHANNEL=NAME"]),
+    ],
+    ids=["rpe-11", "mvc-abc", "mvc-pct-0", "muscle-without-channel"],
+)
+def test_analyze_refuses_bad_option_value(
+    sample_0409: Path, option: list[str], fragments: list[str]
+) -> None:
+    result = run_emg("analyze", sample_0409, *option)
+
+    assert_refused(result, *fragments)
+    assert result.stdout == ""
+
+
+def test_analyze_reports_good_files_and_exits_2_when_one_is_bad(
+    sample_0409: Path, tmp_path: Path
+) -> None:
+    truncated = tmp_path / "cut.c3d"
+    truncated.write_bytes(sample_0409.read_bytes()[:600_000])
+    other = sample("0160")
+
+    result = run_emg("analyze", sample_0409, truncated, other)
+
+    line = assert_refused(result, f"{truncated}:", "file is truncated")
+    assert "Traceback" not in result.stdout
+    assert result.stdout.count("scores: compliance") == 2, result.stdout
+    assert f"{sample_0409.name}: 75.03 s" in result.stdout
+    assert f"{other.name}: 68.48 s" in result.stdout
+    assert "scores: compliance 65.21  symmetry 97.87" in result.stdout
+    assert "scores: compliance 58.28  symmetry 85.71" in result.stdout
+    assert "cut.c3d" not in result.stdout, line
+
+
+def test_analyze_json_lists_only_the_good_reports(sample_0409: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.c3d"
+    empty.write_bytes(b"")
+
+    result = run_emg("analyze", empty, sample_0409, "--json")
+
+    assert_refused(result, "empty.c3d", "file is empty")
+    documents = json.loads(result.stdout)
+    assert [d["source"]["filename"] for d in documents] == [sample_0409.name]
+
+
+# --- known bugs (xfail strict: they start failing the day the bug is fixed) --------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: --timeout 0 (or negative) reaches ParserPool unchecked: ValueError traceback, "
+    "exit 1",
+)
+def test_analyze_refuses_non_positive_timeout(sample_0409: Path) -> None:
+    assert_refused(run_emg("analyze", sample_0409, "--timeout", "0"), "timeout")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: --plot into a missing directory raises FileNotFoundError from matplotlib "
+    "after the analysis: traceback, exit 1",
+)
+def test_analyze_refuses_plot_path_in_missing_directory(sample_0409: Path, tmp_path: Path) -> None:
+    out = tmp_path / "missing" / "report.png"
+    assert_refused(run_emg("analyze", sample_0409, "--plot", out), str(out.parent))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: --set channels=... always fails: parameters_from_options passes `channels` to "
+    "AnalysisParameters twice ('got multiple values for keyword argument')",
+)
+def test_analyze_set_channels_applies_a_channel_override(sample_0409: Path) -> None:
+    result = run_emg(
+        "analyze", sample_0409, "--json", "--set", 'channels={"CH1": {"mvc_value_v": 0.0002}}'
+    )
+    assert _channel(_json(result), "CH1")["mvc"]["method"] == "channel"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a cut-off above Nyquist passes parameter validation, then the analysis raises "
+    "a plain ValueError: traceback, exit 1",
+)
+def test_analyze_refuses_envelope_cutoff_above_nyquist(sample_0409: Path) -> None:
+    result = run_emg("analyze", sample_0409, "--set", "envelope_lowpass_hz=1000")
+    assert_refused(result, "1000")

@@ -1,0 +1,165 @@
+"""End-to-end helpers: run the real ``emg`` command, start ``emg serve`` on a free port, and patch
+one parameter of a C3D file in place (for files ezc3d would refuse to write)."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+# Settings of service/settings.py: cleared from the inherited environment so a developer's shell
+# cannot change what a test server does.
+_SETTINGS_ENV = {
+    "environment",
+    "max_file_size",
+    "processing_timeout",
+    "parser_timeout",
+    "parser_workers",
+    "parser_memory_limit",
+}
+
+
+def emg_command() -> list[str]:
+    """The installed ``emg`` console script of this interpreter's environment."""
+    script = Path(sys.executable).parent / "emg"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "emg_core.cli"]
+
+
+def run_emg(*args: str | os.PathLike[str], timeout_s: float = 120.0) -> subprocess.CompletedProcess:
+    """Run ``emg ARGS...`` to completion and capture its output as text."""
+    return subprocess.run(
+        [*emg_command(), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running ``emg serve`` process."""
+
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@contextmanager
+def running_server(
+    log_path: Path, env: Mapping[str, str] | None = None, startup_timeout_s: float = 20.0
+) -> Iterator[Server]:
+    """Start ``emg serve --port <free port>`` with ``env`` added to a clean environment, wait until
+    GET /health answers, yield it, then stop it (SIGTERM, then SIGKILL if it does not exit)."""
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if k.lower() not in _SETTINGS_ENV}
+    environment.update(env or {})
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*emg_command(), "serve", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+        )
+    server = Server(url=url, process=process, log_path=log_path)
+    try:
+        _wait_until_healthy(server, startup_timeout_s)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _wait_until_healthy(server: Server, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not server.alive:
+            pytest.fail(
+                f"emg serve exited with status {server.process.returncode} before answering "
+                f"/health:\n{server.log()}"
+            )
+        try:
+            if httpx.get(f"{server.url}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"emg serve did not answer /health within {timeout_s:g} s:\n{server.log()}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=15)
+
+
+def with_int_parameter(data: bytes, group: str, name: str, value: int) -> bytes:
+    """A copy of C3D ``data`` with the 16-bit integer parameter ``GROUP:NAME`` set to ``value``.
+
+    Walks the parameter records (C3D User Guide) and overwrites the value bytes in place, so the
+    rest of the file stays byte-identical.
+    """
+    start = (data[0] - 1) * 512
+    end = start + data[start + 2] * 512
+    groups: dict[int, str] = {}
+    params: dict[tuple[int, str], int] = {}
+    pos = start + 4
+    while pos < end:
+        name_len = abs(struct.unpack_from("<b", data, pos)[0])
+        if name_len == 0:
+            break
+        rec_id = struct.unpack_from("<b", data, pos + 1)[0]
+        rec_name = data[pos + 2 : pos + 2 + name_len].decode("latin-1").upper()
+        (offset,) = struct.unpack_from("<H", data, pos + 2 + name_len)
+        body = pos + 4 + name_len
+        if rec_id < 0:
+            groups[-rec_id] = rec_name
+        elif rec_id > 0:
+            type_code = struct.unpack_from("<b", data, body)[0]
+            n_dims = data[body + 1]
+            dims = list(data[body + 2 : body + 2 + n_dims])
+            if type_code == 2 and math.prod(dims) == 1:
+                params[(rec_id, rec_name)] = body + 2 + n_dims
+        if offset == 0:
+            break
+        pos = pos + 2 + name_len + offset
+    ids = [i for i, g in groups.items() if g == group.upper()]
+    where = [params[(i, name.upper())] for i in ids if (i, name.upper()) in params]
+    if len(where) != 1:
+        raise ValueError(f"no single 16-bit integer parameter {group}:{name} in this file")
+    patched = bytearray(data)
+    struct.pack_into("<h", patched, where[0], value)
+    return bytes(patched)
