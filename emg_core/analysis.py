@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -254,6 +256,29 @@ def _parameters_used(p: AnalysisParameters, fs: float) -> dict:
     }
 
 
+def _channel_result(
+    ch: Channel, fs: float, p: AnalysisParameters
+) -> tuple[r.ChannelReport, np.ndarray | None]:
+    """The channel's report and envelope; a channel that cannot be analysed says why."""
+    own = p.for_channel(ch.name)
+    problem = _why_not_analysable(ch, fs, p)
+    if problem is None:
+        return _analyse_channel(ch, fs, p, own)
+    report = r.ChannelReport(
+        name=ch.name,
+        muscle=own.muscle,
+        raw_label=ch.raw_label,
+        activation_label=ch.activation_label,
+        amplitude=None,
+        spectrum=None,
+        temporal=None,
+        mvc=None,
+        contractions=None,
+        warnings=[f"not analysed: {problem}"],
+    )
+    return report, None
+
+
 def analyze(recording: Recording, params: AnalysisParameters | None = None) -> r.SessionReport:
     """The clinical report of one recording.
 
@@ -277,32 +302,18 @@ def analyze(recording: Recording, params: AnalysisParameters | None = None) -> r
     unknown = sorted(set(p.channels) - names)
     if unknown:
         warnings.append(f"parameters given for channels not in the file: {', '.join(unknown)}")
-    channels: list[r.ChannelReport] = []
-    signals: dict[str, r.ChannelSignals] = {}
-    for ch in recording.channels:
-        own = p.for_channel(ch.name)
-        problem = _why_not_analysable(ch, fs, p)
-        env = None
-        if problem:
-            channels.append(
-                r.ChannelReport(
-                    name=ch.name,
-                    muscle=own.muscle,
-                    raw_label=ch.raw_label,
-                    activation_label=ch.activation_label,
-                    amplitude=None,
-                    spectrum=None,
-                    temporal=None,
-                    mvc=None,
-                    contractions=None,
-                    warnings=[f"not analysed: {problem}"],
-                )
-            )
-        else:
-            report, env = _analyse_channel(ch, fs, p, own)
-            channels.append(report)
-        if p.include_signals:
-            signals[ch.name] = _signals(ch, env, fs, p.signal_max_points)
+    # Channels are independent and numpy/scipy release the GIL: analyse them side by side.
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(len(recording.channels), os.cpu_count() or 1))
+    ) as ex:
+        results = list(ex.map(lambda ch: _channel_result(ch, fs, p), recording.channels))
+    channels = [report for report, _ in results]
+    signals = None
+    if p.include_signals:
+        signals = {
+            ch.name: _signals(ch, env, fs, p.signal_max_points)
+            for ch, (_, env) in zip(recording.channels, results, strict=True)
+        }
     session_scores, score_warnings = _scores(channels, recording, p)
     warnings += [f"{ch.name}: {w}" for ch in channels for w in ch.warnings] + score_warnings
     return r.SessionReport(
@@ -325,6 +336,6 @@ def analyze(recording: Recording, params: AnalysisParameters | None = None) -> r
         parameters=_parameters_used(p, fs),
         channels=channels,
         scores=session_scores,
-        signals=signals if p.include_signals else None,
+        signals=signals,
         warnings=warnings,
     )

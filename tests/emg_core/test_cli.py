@@ -4,15 +4,17 @@ real sample recordings and on files a user could hand it by mistake."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import MALFORMED, sample, shared_files
-from tests.utils.e2e import run_emg
+from tests.utils.e2e import EmgRuns
 
 EXIT_BAD_INPUT = 2
 
@@ -62,22 +64,75 @@ def sample_0409() -> Path:
 
 
 @pytest.fixture(scope="module")
-def default_report(sample_0409: Path) -> dict[str, Any]:
-    return _json(run_emg("analyze", sample_0409, "--json"))
+def files(sample_0409: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Inputs a user could hand the command by mistake, and where outputs go."""
+    folder = tmp_path_factory.mktemp("cli")
+    data = sample_0409.read_bytes()
+    files = {
+        "missing": folder / "nowhere.c3d",
+        "empty": folder / "empty.c3d",
+        "text": folder / "notes.c3d",
+        "truncated": folder / "cut_0409.c3d",
+        "plot": folder / "report.png",
+        "plot_in_missing_dir": folder / "missing" / "report.png",
+    }
+    files["empty"].write_bytes(b"")
+    files["text"].write_text("time,CH1 Raw\n0.000,0.0001\n" * 100)
+    files["truncated"].write_bytes(data[: len(data) // 2])
+    return files
+
+
+BAD_OPTIONS = {
+    "rpe-11": (["--rpe", "11"], ["rpe:", "less than or equal to 10", "got 11"]),
+    "mvc-abc": (["--mvc", "CH1=abc"], ["mvc: 'abc' is not a number"]),
+    "mvc-pct-0": (["--mvc-pct", "0"], ["mvc_pct:", "greater than 0"]),
+    "muscle-without-channel": (["--muscle", "quadriceps"], ["must be CHANNEL=NAME"]),
+}
+
+
+@pytest.fixture(scope="module")
+def emg(sample_0409: Path, files: dict[str, Path]) -> Iterator[EmgRuns]:
+    """Every invocation of this module, by name, started together (they are independent)."""
+    s, f = sample_0409, files
+    runs = EmgRuns(workers=os.cpu_count() or 2)
+    runs.start("table", "analyze", s, "--plot", f["plot"])
+    runs.start("json", "analyze", s, "--json")
+    runs.start("mvc_rpe", "analyze", s, "--json", "--mvc", "CH1=0.00021", "--rpe", "5")
+    runs.start("mvc_pct_50", "analyze", s, "--json", "--mvc", "CH1=0.00021", "--mvc-pct", "50")
+    runs.start("min_duration_500", "analyze", s, "--json", "--min-duration-ms", "500")
+    for name in ("missing", "empty", "text", "truncated"):
+        runs.start(name, "analyze", f[name])
+    for path in sorted(MALFORMED.glob("*.c3d")):
+        runs.start(f"malformed:{path.name}", "analyze", path, "--timeout", "5")
+    for name, (option, _) in BAD_OPTIONS.items():
+        runs.start(f"option:{name}", "analyze", s, *option)
+    runs.start("several", "analyze", s, f["truncated"], sample("0160"))
+    runs.start("several_json", "analyze", f["empty"], s, "--json")
+    # Known bugs (see the xfail tests at the end).
+    runs.start("timeout_0", "analyze", s, "--timeout", "0")
+    runs.start("plot_in_missing_dir", "analyze", s, "--plot", f["plot_in_missing_dir"])
+    channels = '{"CH1": {"mvc_value_v": 0.0002}}'
+    runs.start("set_channels", "analyze", s, "--json", "--set", f"channels={channels}")
+    runs.start("cutoff_above_nyquist", "analyze", s, "--set", "envelope_lowpass_hz=1000")
+    yield runs
+    runs.close()
+
+
+@pytest.fixture(scope="module")
+def default_report(emg: EmgRuns) -> dict[str, Any]:
+    return _json(emg["json"])
 
 
 # --- the readable table ----------------------------------------------------------------------
 
 
-def test_analyze_prints_one_row_per_channel_and_the_scores(sample_0409: Path) -> None:
-    result = run_emg("analyze", sample_0409)
+def test_analyze_prints_one_row_per_channel_and_the_scores(emg: EmgRuns, sample_0409: Path) -> None:
+    result = emg["table"]
 
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith(
-        f"{sample_0409.name}: 75.03 s at 990 Hz, recorded 2023-03-21 17:23:09"
-    )
+    assert lines[0].startswith(f"{sample_0409.name}: 75.03 s at 990 Hz, recorded 2023-03-21 17:23")
     header = next(line for line in lines if line.startswith("channel"))
     for column in ("muscle", "contr", "good", "MVC threshold", "RMS µV", "MPF Hz", "MDF Hz"):
         assert column in header, header
@@ -105,16 +160,27 @@ def test_analyze_prints_one_row_per_channel_and_the_scores(sample_0409: Path) ->
     assert "warning: no RPE given: no effort score" in lines
 
 
-def test_analyze_table_agrees_with_json(sample_0409: Path, default_report: dict[str, Any]) -> None:
-    table = run_emg("analyze", sample_0409).stdout
+def test_analyze_table_agrees_with_json(emg: EmgRuns, default_report: dict[str, Any]) -> None:
+    rows = {line.split()[0]: line for line in emg["table"].stdout.splitlines() if line.strip()}
 
     for name in ("CH1", "CH2"):
         ch = _channel(default_report, name)
         threshold = f"{ch['mvc']['threshold_v'] * 1e6:.2f} µV ({ch['mvc']['method']})"
         rms = f"{ch['amplitude']['rms_v'] * 1e6:.2f}"
         mpf = f"{ch['spectrum']['mpf_hz']:.1f}"
-        row = next(line for line in table.splitlines() if line.startswith(name))
-        assert threshold in row and rms in row and mpf in row, (row, ch)
+        mdf = f"{ch['spectrum']['mdf_hz']:.1f}"
+        for text in (threshold, rms, mpf, mdf):
+            assert text in rows[name], (text, rows[name])
+
+
+def test_analyze_plot_writes_a_png(emg: EmgRuns, files: dict[str, Path]) -> None:
+    result = emg["table"]  # `emg analyze SAMPLE --plot report.png`
+
+    assert result.returncode == 0, result.stderr
+    assert f"plot written to {files['plot']}" in result.stderr
+    data = files["plot"].read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) > 20_000  # a drawn figure, not an empty canvas
 
 
 # --- the JSON report ---------------------------------------------------------------------------
@@ -165,8 +231,16 @@ def test_analyze_json_follows_the_report_contract(
 # --- parameters as options ---------------------------------------------------------------------
 
 
-def test_analyze_channel_mvc_and_rpe_options_change_the_report(sample_0409: Path) -> None:
-    report = _json(run_emg("analyze", sample_0409, "--json", "--mvc", "CH1=0.00021", "--rpe", "5"))
+def _mvc_compliant(ch: dict[str, Any]) -> int:
+    """The channel's mvc_compliant count, checked against its own items and threshold."""
+    contractions, threshold = ch["contractions"], ch["mvc"]["threshold_v"]
+    expected = sum(i["max_amplitude_v"] >= threshold for i in contractions["items"])
+    assert contractions["mvc_compliant"] == expected, ch["name"]
+    return expected
+
+
+def test_analyze_channel_mvc_and_rpe_options_change_the_report(emg: EmgRuns) -> None:
+    report = _json(emg["mvc_rpe"])  # --mvc CH1=0.00021 --rpe 5
 
     ch1, ch2 = _channel(report, "CH1"), _channel(report, "CH2")
     assert ch1["mvc"]["method"] == "channel"
@@ -176,42 +250,34 @@ def test_analyze_channel_mvc_and_rpe_options_change_the_report(sample_0409: Path
     assert report["scores"]["effort"] == 100  # Borg CR-10: 5 -> 100
     assert report["parameters"]["rpe"] == 5
     assert report["parameters"]["channels"]["CH1"]["mvc_value_v"] == pytest.approx(0.00021)
-    compliant = sum(i["max_amplitude_v"] >= 0.00021 * 0.75 for i in ch1["contractions"]["items"])
-    assert ch1["contractions"]["mvc_compliant"] == compliant
-    assert compliant < COUNTS_0409["CH1"]  # one CH1 contraction peaks below 157.5 µV
+    # One CH1 contraction of 0409 peaks near 124 µV, below 157.5 µV.
+    assert _mvc_compliant(ch1) == COUNTS_0409["CH1"] - 1
 
 
-def _mvc_compliant(report: dict[str, Any]) -> dict[str, int]:
-    counts = {}
-    for ch in report["channels"]:
-        threshold = ch["mvc"]["threshold_v"]
-        items = ch["contractions"]["items"]
-        assert ch["contractions"]["mvc_compliant"] == sum(
-            i["max_amplitude_v"] >= threshold for i in items
-        )
-        counts[ch["name"]] = ch["contractions"]["mvc_compliant"]
-    return counts
+def test_analyze_mvc_pct_option_changes_mvc_compliant_counts(
+    emg: EmgRuns, default_report: dict[str, Any]
+) -> None:
+    at_75 = _json(emg["mvc_rpe"])  # --mvc CH1=0.00021
+    at_50 = _json(emg["mvc_pct_50"])  # --mvc CH1=0.00021 --mvc-pct 50
 
-
-def test_analyze_mvc_pct_option_changes_mvc_compliant_counts(sample_0409: Path) -> None:
-    # A session MVC of 500 µV: at 75 % only the strongest contractions reach 375 µV.
-    at_75 = _json(run_emg("analyze", sample_0409, "--json", "--mvc", "0.0005"))
-    at_50 = _json(run_emg("analyze", sample_0409, "--json", "--mvc", "0.0005", "--mvc-pct", "50"))
-
-    for ch in at_50["channels"]:
-        assert ch["mvc"]["threshold_pct"] == 50.0
-        assert ch["mvc"]["threshold_v"] == pytest.approx(0.0005 * 0.50, rel=1e-12)
     assert at_50["parameters"]["mvc_pct"] == 50.0
-    strict, lenient = _mvc_compliant(at_75), _mvc_compliant(at_50)
-    for name in ("CH1", "CH2"):
-        assert 0 < strict[name] < lenient[name] <= COUNTS_0409[name], (strict, lenient)
+    ch1 = _channel(at_50, "CH1")
+    assert ch1["mvc"]["threshold_pct"] == 50.0
+    assert ch1["mvc"]["threshold_v"] == pytest.approx(0.00021 * 0.50, rel=1e-12)
+    assert _mvc_compliant(_channel(at_75, "CH1")) < _mvc_compliant(ch1) == COUNTS_0409["CH1"]
+    ch2, ch2_default = _channel(at_50, "CH2"), _channel(default_report, "CH2")
+    assert ch2["mvc"]["threshold_v"] == pytest.approx(
+        ch2_default["mvc"]["threshold_v"] * 50 / 75, rel=1e-9
+    )
+    muscles_75, muscles_50 = at_75["scores"]["muscles"], at_50["scores"]["muscles"]
+    assert muscles_50["CH1"]["intensity_rate"] > muscles_75["CH1"]["intensity_rate"]
     assert at_50["scores"]["compliance"] > at_75["scores"]["compliance"]
 
 
 def test_analyze_min_duration_option_changes_duration_compliant_counts(
-    sample_0409: Path, default_report: dict[str, Any]
+    emg: EmgRuns, default_report: dict[str, Any]
 ) -> None:
-    report = _json(run_emg("analyze", sample_0409, "--json", "--min-duration-ms", "500"))
+    report = _json(emg["min_duration_500"])  # --min-duration-ms 500
 
     assert report["parameters"]["min_duration_ms"] == 500.0
     for name in ("CH1", "CH2"):
@@ -224,46 +290,25 @@ def test_analyze_min_duration_option_changes_duration_compliant_counts(
     assert report["scores"]["compliance"] > default_report["scores"]["compliance"]
 
 
-def test_analyze_plot_writes_a_png(sample_0409: Path, tmp_path: Path) -> None:
-    out = tmp_path / "report.png"
-
-    result = run_emg("analyze", sample_0409, "--plot", out)
-
-    assert result.returncode == 0, result.stderr
-    assert f"plot written to {out}" in result.stderr
-    assert "scores: compliance 65.21" in result.stdout
-    data = out.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(data) > 20_000  # a drawn figure, not an empty canvas
-
-
 # --- refusals: exit 2, one line, no traceback ---------------------------------------------------
 
 
-def test_analyze_refuses_missing_file(tmp_path: Path) -> None:
-    missing = tmp_path / "nowhere.c3d"
-    assert_refused(run_emg("analyze", missing), str(missing), "No such file or directory")
+def test_analyze_refuses_missing_file(emg: EmgRuns, files: dict[str, Path]) -> None:
+    assert_refused(emg["missing"], str(files["missing"]), "No such file or directory")
 
 
-def test_analyze_refuses_empty_file(tmp_path: Path) -> None:
-    empty = tmp_path / "empty.c3d"
-    empty.write_bytes(b"")
-    assert_refused(run_emg("analyze", empty), "file is empty")
+def test_analyze_refuses_empty_file(emg: EmgRuns) -> None:
+    assert_refused(emg["empty"], "empty.c3d", "file is empty")
 
 
-def test_analyze_refuses_text_file(tmp_path: Path) -> None:
-    text = tmp_path / "notes.c3d"
-    text.write_text("time,CH1 Raw\n0.000,0.0001\n" * 100)
-    assert_refused(run_emg("analyze", text), "not a C3D file")
+def test_analyze_refuses_text_file(emg: EmgRuns) -> None:
+    assert_refused(emg["text"], "notes.c3d", "not a C3D file")
 
 
-def test_analyze_refuses_truncated_sample(sample_0409: Path, tmp_path: Path) -> None:
-    truncated = tmp_path / sample_0409.name
-    data = sample_0409.read_bytes()
-    truncated.write_bytes(data[: len(data) // 2])
-
-    line = assert_refused(run_emg("analyze", truncated), "file is truncated")
-    assert f"the file has {len(data) // 2} bytes" in line
+def test_analyze_refuses_truncated_sample(emg: EmgRuns, sample_0409: Path) -> None:
+    half = sample_0409.stat().st_size // 2
+    line = assert_refused(emg["truncated"], "cut_0409.c3d", "file is truncated")
+    assert f"the file has {half} bytes" in line
 
 
 @pytest.mark.parametrize(
@@ -271,11 +316,11 @@ def test_analyze_refuses_truncated_sample(sample_0409: Path, tmp_path: Path) -> 
     sorted(MALFORMED.glob("*.c3d")) or [None],
     ids=lambda p: p.name if p else "none",
 )
-def test_analyze_refuses_malformed_file(malformed: Path | None) -> None:
+def test_analyze_refuses_malformed_file(emg: EmgRuns, malformed: Path | None) -> None:
     if malformed is None:
         shared_files(MALFORMED, "*.c3d")  # skips, or fails under CI, naming the folder
         return
-    result = run_emg("analyze", malformed, "--timeout", "5")
+    result = emg[f"malformed:{malformed.name}"]
 
     line = assert_refused(result, str(malformed))
     if malformed.name in MALFORMED_REASONS:
@@ -283,49 +328,31 @@ def test_analyze_refuses_malformed_file(malformed: Path | None) -> None:
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize(
-    ("option", "fragments"),
-    [
-        (["--rpe", "11"], ["rpe:", "less than or equal to 10", "got 11"]),
-        (["--mvc", "CH1=abc"], ["mvc: 'abc' is not a number"]),
-        (["--mvc-pct", "0"], ["mvc_pct:", "greater than 0"]),
-        (["--muscle", "quadriceps"], ["muscle: 'quadriceps' must be CHANNEL=NAME"]),
-    ],
-    ids=["rpe-11", "mvc-abc", "mvc-pct-0", "muscle-without-channel"],
-)
-def test_analyze_refuses_bad_option_value(
-    sample_0409: Path, option: list[str], fragments: list[str]
-) -> None:
-    result = run_emg("analyze", sample_0409, *option)
+@pytest.mark.parametrize("name", BAD_OPTIONS)
+def test_analyze_refuses_bad_option_value(emg: EmgRuns, name: str) -> None:
+    result = emg[f"option:{name}"]
 
-    assert_refused(result, *fragments)
+    assert_refused(result, *BAD_OPTIONS[name][1])
     assert result.stdout == ""
 
 
 def test_analyze_reports_good_files_and_exits_2_when_one_is_bad(
-    sample_0409: Path, tmp_path: Path
+    emg: EmgRuns, sample_0409: Path, files: dict[str, Path]
 ) -> None:
-    truncated = tmp_path / "cut.c3d"
-    truncated.write_bytes(sample_0409.read_bytes()[:600_000])
-    other = sample("0160")
+    result = emg["several"]  # 0409, a truncated copy, 0160
 
-    result = run_emg("analyze", sample_0409, truncated, other)
-
-    line = assert_refused(result, f"{truncated}:", "file is truncated")
+    assert_refused(result, f"{files['truncated']}:", "file is truncated")
     assert "Traceback" not in result.stdout
     assert result.stdout.count("scores: compliance") == 2, result.stdout
     assert f"{sample_0409.name}: 75.03 s" in result.stdout
-    assert f"{other.name}: 68.48 s" in result.stdout
+    assert f"{sample('0160').name}: 68.48 s" in result.stdout
     assert "scores: compliance 65.21  symmetry 97.87" in result.stdout
     assert "scores: compliance 58.28  symmetry 85.71" in result.stdout
-    assert "cut.c3d" not in result.stdout, line
+    assert "cut_0409.c3d" not in result.stdout
 
 
-def test_analyze_json_lists_only_the_good_reports(sample_0409: Path, tmp_path: Path) -> None:
-    empty = tmp_path / "empty.c3d"
-    empty.write_bytes(b"")
-
-    result = run_emg("analyze", empty, sample_0409, "--json")
+def test_analyze_json_lists_only_the_good_reports(emg: EmgRuns, sample_0409: Path) -> None:
+    result = emg["several_json"]  # empty.c3d, 0409 --json
 
     assert_refused(result, "empty.c3d", "file is empty")
     documents = json.loads(result.stdout)
@@ -340,8 +367,8 @@ def test_analyze_json_lists_only_the_good_reports(sample_0409: Path, tmp_path: P
     reason="BUG: --timeout 0 (or negative) reaches ParserPool unchecked: ValueError traceback, "
     "exit 1",
 )
-def test_analyze_refuses_non_positive_timeout(sample_0409: Path) -> None:
-    assert_refused(run_emg("analyze", sample_0409, "--timeout", "0"), "timeout")
+def test_analyze_refuses_non_positive_timeout(emg: EmgRuns) -> None:
+    assert_refused(emg["timeout_0"], "timeout")
 
 
 @pytest.mark.xfail(
@@ -349,9 +376,10 @@ def test_analyze_refuses_non_positive_timeout(sample_0409: Path) -> None:
     reason="BUG: --plot into a missing directory raises FileNotFoundError from matplotlib "
     "after the analysis: traceback, exit 1",
 )
-def test_analyze_refuses_plot_path_in_missing_directory(sample_0409: Path, tmp_path: Path) -> None:
-    out = tmp_path / "missing" / "report.png"
-    assert_refused(run_emg("analyze", sample_0409, "--plot", out), str(out.parent))
+def test_analyze_refuses_plot_path_in_missing_directory(
+    emg: EmgRuns, files: dict[str, Path]
+) -> None:
+    assert_refused(emg["plot_in_missing_dir"], str(files["plot_in_missing_dir"].parent))
 
 
 @pytest.mark.xfail(
@@ -359,11 +387,10 @@ def test_analyze_refuses_plot_path_in_missing_directory(sample_0409: Path, tmp_p
     reason="BUG: --set channels=... always fails: parameters_from_options passes `channels` to "
     "AnalysisParameters twice ('got multiple values for keyword argument')",
 )
-def test_analyze_set_channels_applies_a_channel_override(sample_0409: Path) -> None:
-    result = run_emg(
-        "analyze", sample_0409, "--json", "--set", 'channels={"CH1": {"mvc_value_v": 0.0002}}'
-    )
-    assert _channel(_json(result), "CH1")["mvc"]["method"] == "channel"
+def test_analyze_set_channels_applies_a_channel_override(emg: EmgRuns) -> None:
+    ch1 = _channel(_json(emg["set_channels"]), "CH1")
+    assert ch1["mvc"]["method"] == "channel"
+    assert ch1["mvc"]["value_v"] == pytest.approx(0.0002)
 
 
 @pytest.mark.xfail(
@@ -371,6 +398,5 @@ def test_analyze_set_channels_applies_a_channel_override(sample_0409: Path) -> N
     reason="BUG: a cut-off above Nyquist passes parameter validation, then the analysis raises "
     "a plain ValueError: traceback, exit 1",
 )
-def test_analyze_refuses_envelope_cutoff_above_nyquist(sample_0409: Path) -> None:
-    result = run_emg("analyze", sample_0409, "--set", "envelope_lowpass_hz=1000")
-    assert_refused(result, "1000")
+def test_analyze_refuses_envelope_cutoff_above_nyquist(emg: EmgRuns) -> None:
+    assert_refused(emg["cutoff_above_nyquist"], "envelope", "1000")

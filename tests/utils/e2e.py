@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,3 +164,26 @@ def with_int_parameter(data: bytes, group: str, name: str, value: int) -> bytes:
     patched = bytearray(data)
     struct.pack_into("<h", patched, where[0], value)
     return bytes(patched)
+
+
+class EmgRuns:
+    """``emg`` invocations started ahead of time on a few threads, read back by name.
+
+    Each run spends most of its time importing scipy; starting the independent ones together keeps
+    an end-to-end module fast without changing what each test runs.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emg-run")
+        self._runs: dict[str, Future[subprocess.CompletedProcess]] = {}
+
+    def start(self, name: str, *args: str | os.PathLike[str]) -> None:
+        if name in self._runs:
+            raise ValueError(f"run {name!r} started twice")
+        self._runs[name] = self._pool.submit(run_emg, *args)
+
+    def __getitem__(self, name: str) -> subprocess.CompletedProcess:
+        return self._runs[name].result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
