@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,7 @@ from emg_core.parser_pool import ParserPool
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.api.routes import health, upload
+from service.processing import warm_up
 from service.settings import Settings
 
 
@@ -19,16 +21,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = ParserPool(
-            workers=settings.parser_workers,
-            timeout_s=settings.parser_timeout,
-            memory_limit_bytes=settings.parser_memory_limit,
+        # Start parser processes and import the science stack in the background: the server
+        # answers /health at once; the first upload waits for the pool if it is not up yet.
+        app.state.parser_pool = asyncio.create_task(
+            asyncio.to_thread(
+                ParserPool,
+                workers=settings.parser_workers,
+                timeout_s=settings.parser_timeout,
+                memory_limit_bytes=settings.parser_memory_limit,
+            )
         )
-        app.state.parser_pool = pool
+        warming = asyncio.create_task(asyncio.to_thread(warm_up))
         try:
             yield
         finally:
-            pool.close()
+            await warming
+            (await app.state.parser_pool).close()
 
     app = FastAPI(
         title="EMG Analyzer",

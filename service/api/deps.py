@@ -14,8 +14,9 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_parser_pool(request: Request) -> ParserPool:
-    return request.app.state.parser_pool
+async def get_parser_pool(request: Request) -> ParserPool:
+    """The pool starts in the background at startup; wait for it on the first requests."""
+    return await request.app.state.parser_pool
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
