@@ -6,6 +6,8 @@ envelope), CH2 has GHOSTLY's activation signal (timing from it).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -47,9 +49,7 @@ def recordings(draw: st.DrawFn) -> Recording:
 
 def _scaled(recording: Recording, k: float) -> Recording:
     fs = recording.info.sampling_rate_hz
-    return make_recording(
-        {ch.name: (k * ch.raw_v, ch.activation) for ch in recording.channels}, fs
-    )
+    return make_recording({ch.name: (k * ch.raw_v, ch.activation) for ch in recording.channels}, fs)
 
 
 @SETTINGS
@@ -90,7 +90,7 @@ def test_contractions_start_before_end_never_overlap_and_lie_inside_signal(recor
             assert c.duration_ms == pytest.approx(c.end_ms - c.start_ms, abs=1e-9)
             assert c.duration_ms <= 10_000 + 1e-9  # split at 10 s
             assert 0.0 <= c.mean_amplitude_v <= c.max_amplitude_v
-        for previous, current in zip(items, items[1:], strict=False):
+        for previous, current in itertools.pairwise(items):
             assert current.start_ms >= previous.end_ms, (ch.name, previous, current)
 
 
