@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
 
 def validate_fs(fs: float) -> float:
-    if not (isinstance(fs, int | float) and math.isfinite(fs) and fs > 0):
+    if not (isinstance(fs, numbers.Real) and math.isfinite(fs) and fs > 0):
         raise ValueError(f"{fs=} must be a positive, finite sampling rate in Hz")
     return float(fs)
 

@@ -242,11 +242,13 @@ def _scores(
 
 
 def _parameters_used(p: AnalysisParameters, fs: float) -> dict:
-    low, high = bandpass_edges(fs, p.bandpass_low_hz, p.bandpass_high_hz)
+    edges = None
+    if fs >= p.min_sampling_rate_hz:  # below it nothing is filtered (the channels say why)
+        edges = list(bandpass_edges(fs, p.bandpass_low_hz, p.bandpass_high_hz))
     return {
         **p.model_dump(mode="json", exclude={"include_signals", "signal_max_points"}),
         "derived": {
-            "bandpass_used_hz": [low, high],
+            "bandpass_used_hz": edges,
             "envelope_smoothing_samples": max(1, int(p.envelope_smoothing_s * fs)),
             "min_contraction_samples": int(p.min_contraction_s * fs),
             "merge_gap_samples": int(p.merge_gap_s * fs),

@@ -238,9 +238,14 @@ def _apply_option(
         if not sep or not name.strip():
             raise ValueError(f"set: {value!r} must be FIELD=VALUE")
         try:
-            fields[name.strip()] = json.loads(text)
+            value = json.loads(text)
         except json.JSONDecodeError:
-            fields[name.strip()] = text
+            value = text
+        if name.strip() == "channels" and isinstance(value, dict):
+            for channel, overrides in value.items():
+                channels.setdefault(str(channel).upper(), {}).update(dict(overrides))
+        else:
+            fields[name.strip()] = value
     else:
         raise ValueError(f"unknown option {option!r}")
 

@@ -113,7 +113,7 @@ def recorded_at(filename: str, info_time: list[Any] | None) -> datetime | None:
         try:
             year, month, day, hour, minute = (int(float(str(v).strip())) for v in info_time[:5])
             return datetime(year, month, day, hour, minute)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     return None
 

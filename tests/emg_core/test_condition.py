@@ -63,11 +63,6 @@ def test_analyze_records_capped_bandpass_edges_in_parameters(fs, expected):
     assert report.parameters["bandpass_high_hz"] == 450.0  # the requested value stays visible
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG analysis._parameters_used calls bandpass_edges(fs, 20, 450), which raises for "
-    "fs < 44.4 Hz instead of the spec's 'below 100 Hz a channel is not analysed (warning)'",
-)
 def test_analyze_below_44hz_reports_channel_not_analysed_instead_of_raising():
     fs = 40.0
     raw = np.random.default_rng(3).normal(0.0, 1e-4, int(20 * fs))

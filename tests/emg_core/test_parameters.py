@@ -130,13 +130,6 @@ def test_parameters_from_options_merges_base_channels_with_channel_options():
     assert p.channels["CH1"].mvc_pct == 60.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG parameters_from_options: '--set channels=<JSON>' puts 'channels' in the field "
-    "dict and also passes channels=..., so AnalysisParameters(**fields, channels=channels) raises "
-    "TypeError ('got multiple values for keyword argument') although the docstring promises "
-    "FIELD=JSON_VALUE on any field",
-)
 def test_parameters_from_options_set_accepts_channels_json():
     p = parameters_from_options({"set": ['channels={"ch1": {"mvc_pct": 60}}']})
     assert p.channels["CH1"].mvc_pct == 60.0

@@ -58,9 +58,8 @@ def test_pool_reports_memory_limit_as_parser_failure() -> None:
 def test_pool_reports_parser_refusal_without_temp_paths(tmp_path) -> None:
     path = tmp_path / "not_c3d.c3d"
     path.write_bytes(b"\x02\x50" + b"\x00" * 2000)
-    with ParserPool(workers=1, timeout_s=10) as pool:
-        with pytest.raises(ParserFailure) as info:
-            pool.parse_file(path)
+    with ParserPool(workers=1, timeout_s=10) as pool, pytest.raises(ParserFailure) as info:
+        pool.parse_file(path)
     assert str(tmp_path) not in str(info.value)
 
 

@@ -1,4 +1,4 @@
-"""Reading synthetic recordings end to end (ezc3d writes them; the answer is known by construction)."""
+"""Reading synthetic recordings end to end: ezc3d writes them, the answer is known by design."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_short_recording_is_reported_not_analysed(tmp_path, parser_pool: ParserP
 
 
 def test_nan_and_flat_channels_are_reported_not_analysed(tmp_path, parser_pool: ParserPool) -> None:
-    raw, act = bursts(FS, 20.0, [5.0], [3.0])
+    raw, _act = bursts(FS, 20.0, [5.0], [3.0])
     with_nan = raw.copy()
     with_nan[100:200] = np.nan
     path = write_c3d(
@@ -127,5 +127,5 @@ def test_truncated_data_section_is_refused(tmp_path, parser_pool: ParserPool) ->
 
 
 def test_missing_file_is_an_input_error(tmp_path, parser_pool: ParserPool) -> None:
-    with pytest.raises(InputError, match="cannot read .*nope.c3d"):
+    with pytest.raises(InputError, match=r"cannot read .*nope\.c3d"):
         read_c3d(tmp_path / "nope.c3d", parser_pool)

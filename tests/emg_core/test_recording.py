@@ -172,12 +172,6 @@ def test_recorded_at_is_none_for_invalid_info_time(info_time):
     assert recorded_at("session.c3d", info_time) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG recording.recorded_at: int(float('inf')) and datetime(10**20, ...) raise "
-    "OverflowError, which only ValueError is caught for, so an invalid INFO:TIME crashes "
-    "instead of giving None",
-)
 @pytest.mark.parametrize(
     "info_time",
     [["inf", "3", "21", "17", "23"], [math.inf, 3, 21, 17, 23], [1e20, 3, 21, 17, 23]],

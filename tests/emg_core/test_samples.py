@@ -16,7 +16,7 @@ from emg_core.report import SessionReport
 from tests.conftest import sample
 
 ANCHORS = {
-    # key: (CH1 count, CH2 count, compliance, symmetry, samples, duration_s, recorded_at, level, score)
+    # CH1, CH2 contractions, compliance, symmetry, samples, duration_s, recorded_at, level, score
     "0409": (15, 11, 65.21, 97.87, 74_280, 75.03, "2023-03-21 17:23:09.040900", 2, 24),
     "0160": (17, 6, 58.28, 85.71, 67_800, 68.48, "2023-03-21 17:28:14.016000", 31, 2),
     "0881": (18, 8, 61.05, 90.91, 173_370, 175.12, "2023-03-21 17:50:17.088100", 1, 12),

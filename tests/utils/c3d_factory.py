@@ -27,7 +27,7 @@ def write_c3d(
     choose ``fs`` a multiple of 33 for exact lengths, e.g. 990 Hz).
     """
     analogs = np.vstack([np.asarray(s, dtype=np.float64) for s in signals])
-    per_frame = int(round(fs / POINT_RATE))
+    per_frame = round(fs / POINT_RATE)
     frames = analogs.shape[1] // per_frame
     c3d = ezc3d.c3d()
     c3d["parameters"]["POINT"]["RATE"]["value"] = [fs / per_frame]
@@ -59,11 +59,11 @@ def bursts(
     """Raw sEMG-like signal (noise bursts) and the matching activation signal (exact zeros outside
     the bursts, as GHOSTLY writes it)."""
     rng = np.random.default_rng(seed)
-    n = int(round(duration_s * fs))
+    n = round(duration_s * fs)
     raw = rng.normal(0.0, noise_v, n)
     activation = np.zeros(n)
     for onset, length in zip(onsets_s, lengths_s, strict=True):
-        a, b = int(round(onset * fs)), int(round((onset + length) * fs))
+        a, b = round(onset * fs), round((onset + length) * fs)
         raw[a:b] += rng.normal(0.0, amplitude_v, b - a)
         activation[a:b] = amplitude_v
     return raw, activation
