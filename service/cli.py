@@ -18,7 +18,18 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import sys
+
     import uvicorn
+
+    from service.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()  # refuse to start on unusable settings, naming every problem
+    except SettingsError as exc:
+        print(f"emg serve: {exc}", file=sys.stderr)
+        return 2
+    _migrate_once(settings.database_url)
 
     uvicorn.run(
         "service.main:create_app",
@@ -30,3 +41,23 @@ def _run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=30,
     )
     return 0
+
+
+def _migrate_once(database_url: str) -> None:
+    """Migrate before the server processes start, so several workers never race on the schema.
+    If the database is unreachable now, each worker keeps retrying (readiness reports it)."""
+    import sys
+
+    from service.db.engine import make_engine
+    from service.db.migrate import upgrade
+
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+    except Exception as exc:
+        print(
+            f"emg serve: database not migrated yet ({type(exc).__name__}); retrying",
+            file=sys.stderr,
+        )
+    finally:
+        engine.dispose()

@@ -1,4 +1,4 @@
-"""One JSON error shape for every failure: ``{"error": {"code", "message"}}``.
+"""One JSON error shape for every failure: ``{"error": {"code", "message", "request_id"}}``.
 
 Messages are written for the user; internals (tracebacks, paths, library errors) never leak.
 """
@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from emg_core.errors import C3DFormatError, InputError, ParameterError, ParserFailure
+from service.logs import request_id
 
 log = logging.getLogger("service.errors")
 
@@ -27,13 +28,18 @@ _CODES: list[tuple[type[InputError], str]] = [
 class ApiError(Exception):
     """An error a route raises deliberately, with its status and code."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "request_id": request_id.get()}}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -47,7 +53,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(InputError)
     async def _input_error(_: Request, exc: InputError) -> JSONResponse:

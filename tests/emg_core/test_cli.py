@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import MALFORMED, sample, shared_files
-from tests.utils.e2e import EmgRuns
+from tests.utils.e2e import EmgRuns, past_validation
 
 EXIT_BAD_INPUT = 2
 
@@ -79,13 +79,17 @@ def files(sample_0409: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     files["empty"].write_bytes(b"")
     files["text"].write_text("time,CH1 Raw\n0.000,0.0001\n" * 100)
     files["truncated"].write_bytes(data[: len(data) // 2])
+    # The shared crash and hang files made to pass validation, so the parser itself meets them.
+    for kind, name in (("parser_crash", "segv_header_a.c3d"), ("parser_hang", "hang_params.c3d")):
+        if (MALFORMED / name).exists():
+            files[kind] = folder / f"{kind}.c3d"
+            files[kind].write_bytes(past_validation((MALFORMED / name).read_bytes(), data))
     return files
 
 
 BAD_OPTIONS = {
     "rpe-11": (["--rpe", "11"], ["rpe:", "less than or equal to 10", "got 11"]),
     "mvc-abc": (["--mvc", "CH1=abc"], ["mvc: 'abc' is not a number"]),
-    "mvc-pct-0": (["--mvc-pct", "0"], ["mvc_pct:", "greater than 0"]),
     "muscle-without-channel": (["--muscle", "quadriceps"], ["must be CHANNEL=NAME"]),
 }
 
@@ -100,10 +104,16 @@ def emg(sample_0409: Path, files: dict[str, Path]) -> Iterator[EmgRuns]:
     runs.start("mvc_rpe", "analyze", s, "--json", "--mvc", "CH1=0.00021", "--rpe", "5")
     runs.start("mvc_pct_50", "analyze", s, "--json", "--mvc", "CH1=0.00021", "--mvc-pct", "50")
     runs.start("min_duration_500", "analyze", s, "--json", "--min-duration-ms", "500")
+    channels = '{"CH1": {"mvc_value_v": 0.0002}}'
+    runs.start("set_channels", "analyze", s, "--json", "--set", f"channels={channels}")
     for name in ("missing", "empty", "text", "truncated"):
         runs.start(name, "analyze", f[name])
     for path in sorted(MALFORMED.glob("*.c3d")):
         runs.start(f"malformed:{path.name}", "analyze", path, "--timeout", "5")
+    if "parser_crash" in f:
+        runs.start("parser_crash", "analyze", f["parser_crash"])
+    if "parser_hang" in f:
+        runs.start("parser_hang", "analyze", f["parser_hang"], "--timeout", "2")
     for name, (option, _) in BAD_OPTIONS.items():
         runs.start(f"option:{name}", "analyze", s, *option)
     runs.start("several", "analyze", s, f["truncated"], sample("0160"))
@@ -111,8 +121,6 @@ def emg(sample_0409: Path, files: dict[str, Path]) -> Iterator[EmgRuns]:
     # Known bugs (see the xfail tests at the end).
     runs.start("timeout_0", "analyze", s, "--timeout", "0")
     runs.start("plot_in_missing_dir", "analyze", s, "--plot", f["plot_in_missing_dir"])
-    channels = '{"CH1": {"mvc_value_v": 0.0002}}'
-    runs.start("set_channels", "analyze", s, "--json", "--set", f"channels={channels}")
     runs.start("cutoff_above_nyquist", "analyze", s, "--set", "envelope_lowpass_hz=1000")
     yield runs
     runs.close()
@@ -290,6 +298,12 @@ def test_analyze_min_duration_option_changes_duration_compliant_counts(
     assert report["scores"]["compliance"] > default_report["scores"]["compliance"]
 
 
+def test_analyze_set_channels_applies_a_channel_override(emg: EmgRuns) -> None:
+    ch1 = _channel(_json(emg["set_channels"]), "CH1")
+    assert ch1["mvc"]["method"] == "channel"
+    assert ch1["mvc"]["value_v"] == pytest.approx(0.0002)
+
+
 # --- refusals: exit 2, one line, no traceback ---------------------------------------------------
 
 
@@ -328,6 +342,20 @@ def test_analyze_refuses_malformed_file(emg: EmgRuns, malformed: Path | None) ->
     assert result.stdout == ""
 
 
+def test_analyze_refuses_file_that_crashes_the_parser(emg: EmgRuns, files: dict[str, Path]) -> None:
+    if "parser_crash" not in files:
+        shared_files(MALFORMED, "segv_header_a.c3d")
+    assert_refused(emg["parser_crash"], "parser_crash.c3d", "the C3D parser crashed on this file")
+
+
+def test_analyze_refuses_file_that_hangs_the_parser_after_the_timeout(
+    emg: EmgRuns, files: dict[str, Path]
+) -> None:
+    if "parser_hang" not in files:
+        shared_files(MALFORMED, "hang_params.c3d")
+    assert_refused(emg["parser_hang"], "parser_hang.c3d", "did not finish within 2 s")
+
+
 @pytest.mark.parametrize("name", BAD_OPTIONS)
 def test_analyze_refuses_bad_option_value(emg: EmgRuns, name: str) -> None:
     result = emg[f"option:{name}"]
@@ -364,6 +392,7 @@ def test_analyze_json_lists_only_the_good_reports(emg: EmgRuns, sample_0409: Pat
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="BUG: --timeout 0 (or negative) reaches ParserPool unchecked: ValueError traceback, "
     "exit 1",
 )
@@ -373,6 +402,7 @@ def test_analyze_refuses_non_positive_timeout(emg: EmgRuns) -> None:
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="BUG: --plot into a missing directory raises FileNotFoundError from matplotlib "
     "after the analysis: traceback, exit 1",
 )
@@ -384,17 +414,7 @@ def test_analyze_refuses_plot_path_in_missing_directory(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG: --set channels=... always fails: parameters_from_options passes `channels` to "
-    "AnalysisParameters twice ('got multiple values for keyword argument')",
-)
-def test_analyze_set_channels_applies_a_channel_override(emg: EmgRuns) -> None:
-    ch1 = _channel(_json(emg["set_channels"]), "CH1")
-    assert ch1["mvc"]["method"] == "channel"
-    assert ch1["mvc"]["value_v"] == pytest.approx(0.0002)
-
-
-@pytest.mark.xfail(
-    strict=True,
+    raises=AssertionError,
     reason="BUG: a cut-off above Nyquist passes parameter validation, then the analysis raises "
     "a plain ValueError: traceback, exit 1",
 )

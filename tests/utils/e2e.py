@@ -1,5 +1,6 @@
-"""End-to-end helpers: run the real ``emg`` command, start ``emg serve`` on a free port, and patch
-one parameter of a C3D file in place (for files ezc3d would refuse to write)."""
+"""End-to-end helpers: run the real ``emg`` command (one at a time or several ahead of time),
+start ``emg serve`` on a free port, and edit C3D bytes in ways ezc3d would refuse to write (a
+patched parameter; a malformed file made to reach the parser)."""
 
 from __future__ import annotations
 
@@ -19,17 +20,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-# Settings of service/settings.py: cleared from the inherited environment so a developer's shell
-# cannot change what a test server does.
-_SETTINGS_ENV = {
-    "environment",
-    "max_file_size",
-    "processing_timeout",
-    "parser_timeout",
-    "parser_workers",
-    "parser_memory_limit",
-}
 
 
 def emg_command() -> list[str]:
@@ -78,10 +68,16 @@ class Server:
 def running_server(
     log_path: Path, env: Mapping[str, str] | None = None, startup_timeout_s: float = 20.0
 ) -> Iterator[Server]:
-    """Start ``emg serve --port <free port>`` with ``env`` added to a clean environment, wait until
-    GET /health answers, yield it, then stop it (SIGTERM, then SIGKILL if it does not exit)."""
+    """Start ``emg serve --port <free port>`` in ``log_path``'s folder with ``env`` added to an
+    environment free of service settings, wait until GET /health answers, yield it, then stop it
+    (SIGTERM, then SIGKILL if it does not exit)."""
+    from service.settings import Settings
+
+    # Settings come from the environment: drop the inherited ones so a developer's shell cannot
+    # change what a test server does, and run in the log's folder so relative paths land there.
     port = free_port()
-    environment = {k: v for k, v in os.environ.items() if k.lower() not in _SETTINGS_ENV}
+    fields = {name.lower() for name in Settings.model_fields}
+    environment = {k: v for k, v in os.environ.items() if k.lower() not in fields}
     environment.update(env or {})
     url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
@@ -90,6 +86,7 @@ def running_server(
             stdout=log,
             stderr=subprocess.STDOUT,
             env=environment,
+            cwd=log_path.parent,
         )
     server = Server(url=url, process=process, log_path=log_path)
     try:
@@ -127,42 +124,67 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=15)
 
 
-def with_int_parameter(data: bytes, group: str, name: str, value: int) -> bytes:
-    """A copy of C3D ``data`` with the 16-bit integer parameter ``GROUP:NAME`` set to ``value``.
+@dataclass(frozen=True)
+class _Record:
+    """One record of a C3D parameter section: a group (``rec_id`` < 0) or a parameter."""
 
-    Walks the parameter records (C3D User Guide) and overwrites the value bytes in place, so the
-    rest of the file stays byte-identical.
-    """
+    rec_id: int
+    name: str
+    name_span: tuple[int, int]
+    body: int  # first byte after the record's offset word
+
+
+def _records(data: bytes) -> Iterator[_Record]:
+    """The parameter records of a well-formed C3D file, in file order (C3D User Guide)."""
     start = (data[0] - 1) * 512
     end = start + data[start + 2] * 512
-    groups: dict[int, str] = {}
-    params: dict[tuple[int, str], int] = {}
     pos = start + 4
     while pos < end:
         name_len = abs(struct.unpack_from("<b", data, pos)[0])
         if name_len == 0:
-            break
+            return
         rec_id = struct.unpack_from("<b", data, pos + 1)[0]
-        rec_name = data[pos + 2 : pos + 2 + name_len].decode("latin-1").upper()
+        name = data[pos + 2 : pos + 2 + name_len].decode("latin-1").upper()
         (offset,) = struct.unpack_from("<H", data, pos + 2 + name_len)
-        body = pos + 4 + name_len
-        if rec_id < 0:
-            groups[-rec_id] = rec_name
-        elif rec_id > 0:
-            type_code = struct.unpack_from("<b", data, body)[0]
-            n_dims = data[body + 1]
-            dims = list(data[body + 2 : body + 2 + n_dims])
-            if type_code == 2 and math.prod(dims) == 1:
-                params[(rec_id, rec_name)] = body + 2 + n_dims
+        yield _Record(rec_id, name, (pos + 2, pos + 2 + name_len), pos + 4 + name_len)
         if offset == 0:
-            break
+            return
         pos = pos + 2 + name_len + offset
-    ids = [i for i, g in groups.items() if g == group.upper()]
-    where = [params[(i, name.upper())] for i in ids if (i, name.upper()) in params]
+
+
+def with_int_parameter(data: bytes, group: str, name: str, value: int) -> bytes:
+    """A copy of C3D ``data`` with the 16-bit integer parameter ``GROUP:NAME`` set to ``value``;
+    every other byte stays as it was."""
+    records = list(_records(data))
+    group_ids = {-r.rec_id for r in records if r.rec_id < 0 and r.name == group.upper()}
+    where = []
+    for r in records:
+        if r.rec_id in group_ids and r.name == name.upper():
+            type_code = struct.unpack_from("<b", data, r.body)[0]
+            n_dims = data[r.body + 1]
+            if type_code == 2 and math.prod(data[r.body + 2 : r.body + 2 + n_dims]) == 1:
+                where.append(r.body + 2 + n_dims)
     if len(where) != 1:
         raise ValueError(f"no single 16-bit integer parameter {group}:{name} in this file")
     patched = bytearray(data)
     struct.pack_into("<h", patched, where[0], value)
+    return bytes(patched)
+
+
+def past_validation(malformed: bytes, original: bytes) -> bytes:
+    """A shared malformed file made to pass the structural validation, so it reaches the parser.
+
+    The malformed files are corrupted, truncated copies of a sample recording. This lays their
+    bytes over the complete ``original`` (so the data section is whole again) and restores the
+    group names, which only name things; the corruption that makes the parser crash or hang
+    stays.
+    """
+    patched = bytearray(original)
+    patched[: len(malformed)] = malformed
+    for record in _records(original):
+        if record.rec_id < 0:
+            first, last = record.name_span
+            patched[first:last] = original[first:last]
     return bytes(patched)
 
 

@@ -1,22 +1,87 @@
 from __future__ import annotations
 
+import asyncio
+import time
 from importlib.metadata import version
+from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
-from service.api.deps import SettingsDep
+from service.api.deps import CacheDep, SettingsDep, StoreDep
 
-router = APIRouter(tags=["health"])
+router = APIRouter(prefix="/health", tags=["health"])
+_CHECK_TIMEOUT_S = 2.0
 
 
-@router.get("/health")
-def health(request: Request, settings: SettingsDep) -> dict[str, object]:
-    """Cheap liveness answer: the process serves requests (parser workers may still be starting)."""
-    pool_task = request.app.state.parser_pool
-    ready = pool_task.done() and pool_task.exception() is None
+async def _database(store: StoreDep) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(asyncio.to_thread(store.ping), _CHECK_TIMEOUT_S)
+    except TimeoutError:
+        return {"status": "down", "detail": f"no answer within {_CHECK_TIMEOUT_S:g} s"}
+    except Exception as exc:
+        return {"status": "down", "detail": type(exc).__name__}
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def _parser(request: Request) -> dict[str, Any]:
+    task = request.app.state.parser_pool
+    if not task.done():
+        return {"status": "starting"}
+    if task.exception() is not None:
+        return {"status": "down", "detail": "parser workers failed to start"}
+    alive = task.result().alive
+    return {"status": "ok" if alive else "down", "workers": alive}
+
+
+def _schema(request: Request) -> dict[str, Any]:
+    return {"status": "ok" if request.app.state.schema_ready.is_set() else "migrating"}
+
+
+@router.get("")
+@router.get("/liveness")
+def liveness() -> dict[str, str]:
+    """Cheap: the process serves requests."""
+    return {"status": "ok"}
+
+
+@router.get("/readiness")
+async def readiness(request: Request, store: StoreDep) -> JSONResponse:
+    """Ready for traffic: database reachable and migrated, parser workers up (503 with reasons)."""
+    checks = {
+        "database": await _database(store),
+        "schema": _schema(request),
+        "parser": _parser(request),
+    }
+    reasons = [f"{name}: {c['status']}" for name, c in checks.items() if c["status"] != "ok"]
+    body = {"status": "ready" if not reasons else "not_ready", "reasons": reasons}
+    return JSONResponse(body, status_code=200 if not reasons else 503)
+
+
+@router.get("/detailed")
+async def detailed(
+    request: Request, settings: SettingsDep, store: StoreDep, cache: CacheDep
+) -> dict[str, Any]:
+    """Each dependency's status and latency; ``degraded`` when only the cache is unwell."""
+    cache_status = await asyncio.to_thread(cache.status)
+    checks = {
+        "database": await _database(store),
+        "schema": _schema(request),
+        "parser": _parser(request),
+        "cache": {
+            "status": cache_status.state,
+            "latency_ms": cache_status.latency_ms,
+            "detail": cache_status.detail,
+        },
+    }
+    essential_ok = all(checks[k]["status"] == "ok" for k in ("database", "schema", "parser"))
+    status = "ok" if essential_ok else "unavailable"
+    if essential_ok and cache_status.state == "degraded":
+        status = "degraded"
     return {
-        "status": "ok",
+        "status": status,
         "version": version("emg-analyzer"),
         "environment": settings.environment,
-        "parser_workers": pool_task.result().alive if ready else 0,
+        "checks": checks,
     }

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from emg_core.errors import InputError
 from emg_core.parameters import parameters_from_options
 from emg_core.report import SessionReport
-from service.api.deps import ParserPoolDep, SettingsDep
+from service.api.deps import CacheDep, CurrentUser, MetricsDep, ParserPoolDep, SettingsDep
 from service.api.errors import ApiError
 from service.processing import analyse_upload
 
@@ -50,6 +54,9 @@ def _parameters_document(text: str | None) -> dict[str, object]:
 async def upload(
     settings: SettingsDep,
     pool: ParserPoolDep,
+    cache: CacheDep,
+    metrics: MetricsDep,
+    _user: CurrentUser,
     file: Annotated[UploadFile, File(description="GHOSTLY recording (.c3d)")],
     parameters: Annotated[
         str | None, Form(description="JSON object of analysis parameters (any field)")
@@ -63,8 +70,9 @@ async def upload(
     bfr_pressure: OptionalForm = None,
     game_max: OptionalForm = None,
     include_signals: OptionalForm = None,
-) -> SessionReport:
-    """Analyse one C3D recording and return its clinical report."""
+) -> Response:
+    """Analyse one C3D recording and return its clinical report (cached by content and
+    parameters)."""
     filename = file.filename or "upload.c3d"
     if not filename.lower().endswith(".c3d"):
         raise ApiError(415, "unsupported_file_type", f"{filename!r} is not a .c3d file")
@@ -82,14 +90,32 @@ async def upload(
     options = {k: v if isinstance(v, list) else [v] for k, v in given.items() if v}
     params = parameters_from_options(options, base=_parameters_document(parameters))
     data = await _read_limited(file, settings.max_file_size)
+    # The file name is part of the report (and gives the recording time): part of the key too.
+    key = cache.key(hashlib.sha256(data).hexdigest(), f"{filename}\n{params.model_dump_json()}")
+    cached = await run_in_threadpool(cache.get, key)
+    metrics.cache_requests.labels("hit" if cached is not None else "miss").inc()
+    if cached is not None:
+        return Response(cached, media_type="application/json")
+    started = time.perf_counter()
+    outcome = "failed"
     try:
-        return await asyncio.wait_for(
+        report = await asyncio.wait_for(
             run_in_threadpool(analyse_upload, data, filename, params, pool),
             settings.processing_timeout,
         )
+        outcome = "completed"
+    except InputError:
+        outcome = "rejected"
+        raise
     except TimeoutError:
+        outcome = "timeout"
         raise ApiError(
             503,
             "processing_timeout",
             f"analysis took longer than {settings.processing_timeout:g} s; try again later",
         ) from None
+    finally:
+        metrics.processing_seconds.labels("upload", outcome).observe(time.perf_counter() - started)
+    body = report.model_dump_json().encode()
+    await run_in_threadpool(cache.set, key, body)
+    return Response(body, media_type="application/json")

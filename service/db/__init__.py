@@ -1,0 +1,1 @@
+"""Session store: SQLAlchemy models, engine, Alembic migrations."""
