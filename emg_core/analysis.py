@@ -13,7 +13,7 @@ from emg_core import scores
 from emg_core.amplitude import mav, rms
 from emg_core.condition import bandpass, bandpass_edges, envelope
 from emg_core.contractions import active_segments, measure_contractions, mvc_threshold
-from emg_core.parameters import AnalysisParameters, ResolvedChannel
+from emg_core.parameters import AnalysisParameters, ResolvedChannel, check_for_rate
 from emg_core.recording import Channel, Recording
 from emg_core.spectrum import Trend, power_spectrum, spectral_features, temporal_stats
 
@@ -224,6 +224,12 @@ def _scores(
     game = scores.game(recording.info.game_score, p.game_score_max)
     if game is None:
         warnings.append("game score maximum or achieved score unknown: no game score")
+    elif game > 100:
+        warnings.append(
+            f"achieved game score {recording.info.game_score:g} exceeds the given maximum "
+            f"{p.game_score_max:g}: game score capped at 100"
+        )
+        game = 100.0
     components = {"compliance": compliance, "symmetry": symmetry, "effort": effort, "game": game}
     overall, used = scores.overall(components, p.score_weights.model_dump())
     return (
@@ -295,10 +301,17 @@ def analyze(recording: Recording, params: AnalysisParameters | None = None) -> r
     -------
     SessionReport
         Every channel is reported; one that cannot be analysed carries a warning saying why.
+
+    Raises
+    ------
+    ParameterError
+        A filter cut-off the recording's sampling rate cannot hold.
     """
     p = params or AnalysisParameters()
     info = recording.info
     fs = info.sampling_rate_hz
+    if fs >= p.min_sampling_rate_hz:  # below it no channel is filtered (each says why)
+        check_for_rate(p, fs)
     warnings: list[str] = []
     names = {ch.name.upper() for ch in recording.channels}
     unknown = sorted(set(p.channels) - names)

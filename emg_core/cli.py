@@ -61,8 +61,28 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="any analysis parameter, e.g. --set envelope_smoothing_s=0.1 "
         '--set \'score_weights={"compliance":0.6,"symmetry":0.2,"effort":0.2,"game":0}\'',
     )
-    cmd.add_argument("--timeout", type=float, default=30.0, help="parser time limit per file (s)")
+    cmd.add_argument(
+        "--timeout", type=_positive, default=30.0, help="parser time limit per file (s)"
+    )
     cmd.set_defaults(run=_run_analyze)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def _plot_problem(out: Path) -> str | None:
+    if out.suffix.lower() != ".png":
+        return f"--plot {out}: the file name must end in .png"
+    if not out.parent.is_dir():
+        return f"--plot {out}: folder {out.parent} does not exist"
+    return None
 
 
 def _options(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -87,6 +107,9 @@ def _run_analyze(args: argparse.Namespace) -> int:
         params = parameters_from_options(_options(args))
     except InputError as exc:
         print(f"emg analyze: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.plot and (problem := _plot_problem(args.plot)):
+        print(f"emg analyze: error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     failed = False
     reports: list[SessionReport] = []

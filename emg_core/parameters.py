@@ -204,10 +204,9 @@ def parameters_from_options(
     (0.0002, 0.0003, 5)
     """
     fields: dict[str, object] = dict(base or {})
-    channels: dict[str, dict[str, object]] = {
-        str(k).upper(): dict(v) for k, v in dict(fields.pop("channels", None) or {}).items()
-    }
+    channels: dict[str, dict[str, object]] = {}
     try:
+        _merge_channels(channels, fields.pop("channels", None) or {})
         for option, values in options.items():
             for value in values:
                 _apply_option(option, value, fields, channels)
@@ -241,13 +240,48 @@ def _apply_option(
             value = json.loads(text)
         except json.JSONDecodeError:
             value = text
-        if name.strip() == "channels" and isinstance(value, dict):
-            for channel, overrides in value.items():
-                channels.setdefault(str(channel).upper(), {}).update(dict(overrides))
+        if name.strip() == "channels":
+            _merge_channels(channels, value)
         else:
             fields[name.strip()] = value
     else:
         raise ValueError(f"unknown option {option!r}")
+
+
+def _merge_channels(channels: dict[str, dict[str, object]], value: object) -> None:
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ValueError(
+            'channels: must map channel names to overrides, e.g. {"CH1": {"mvc_pct": 60}}'
+        )
+    for channel, overrides in value.items():
+        channels.setdefault(str(channel).strip().upper(), {}).update(overrides)
+
+
+def check_for_rate(p: AnalysisParameters, fs: float) -> None:
+    """Cut-offs a recording at ``fs`` cannot hold (judged once the file's rate is known).
+
+    Raises
+    ------
+    ParameterError
+        Naming the parameter, its value and the limit at this rate.
+    """
+    nyquist = fs / 2
+    problems = [
+        f"{name} ({value:g} Hz) must be below half the sampling rate ({nyquist:g} Hz)"
+        for name, value in (
+            ("envelope_highpass_hz", p.envelope_highpass_hz),
+            ("envelope_lowpass_hz", p.envelope_lowpass_hz),
+        )
+        if value >= nyquist
+    ]
+    high = min(p.bandpass_high_hz, 0.45 * fs)
+    if p.bandpass_low_hz >= high:
+        problems.append(
+            f"bandpass_low_hz ({p.bandpass_low_hz:g} Hz) must be below the upper band edge "
+            f"used at {fs:g} Hz ({high:g} Hz)"
+        )
+    if problems:
+        raise ParameterError("; ".join(problems))
 
 
 def _describe(exc: ValidationError) -> str:

@@ -42,3 +42,54 @@ def sample(key: str) -> Path:
 def parser_pool() -> Iterator[ParserPool]:
     with ParserPool(workers=1, timeout_s=10) as pool:
         yield pool
+
+
+PG_URL = os.environ.get("EMG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("EMG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _unavailable(what: str, exc: Exception) -> None:
+    message = f"{what} unavailable ({type(exc).__name__}: {exc})"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
+    import uuid
+
+    from sqlalchemy import text
+
+    from service.db.engine import make_engine
+
+    admin = make_engine(PG_URL)
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        admin.dispose()
+        _unavailable(f"PostgreSQL at {PG_URL}", exc)
+    separator = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=1)
+    try:
+        client.ping()
+    except Exception as exc:
+        _unavailable(f"Redis at {REDIS_URL}", exc)
+    finally:
+        client.close()
+    return REDIS_URL

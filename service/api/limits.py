@@ -7,12 +7,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.api.errors import error_response
 
 
-class _TooLarge(Exception):
-    pass
+def size_text(n_bytes: int) -> str:
+    """A limit as people read it: ``100 MiB``, ``976.6 KiB``, ``512 bytes``."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:.4g} {unit}"
+    return f"{n_bytes} bytes"
 
 
 class BodySizeLimit:
-    """ASGI middleware: 413 when Content-Length or the streamed body exceeds ``max_bytes``."""
+    """ASGI middleware: 413 when Content-Length or the streamed body exceeds ``max_bytes``.
+
+    A body without Content-Length (chunked) is counted as it arrives. Once it passes the limit
+    the 413 is sent at once and the application sees the client as gone; whatever it then tries
+    to answer is dropped.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -20,9 +29,7 @@ class BodySizeLimit:
 
     def _refusal(self) -> ASGIApp:
         return error_response(
-            413,
-            "file_too_large",
-            f"request body exceeds the limit of {self.max_bytes / (1 << 20):g} MiB",
+            413, "file_too_large", f"request body exceeds the limit of {size_text(self.max_bytes)}"
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -34,24 +41,30 @@ class BodySizeLimit:
             await self._refusal()(scope, receive, send)
             return
         seen = 0
-        started = False
+        started = refused = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
+                if seen > self.max_bytes and not started:
+                    refused = True
+                    await self._refusal()(scope, receive, send)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._refusal()(scope, receive, send)
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not refused:  # after a refusal the app's complaints about the cut body are moot
+                raise

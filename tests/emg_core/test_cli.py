@@ -118,7 +118,7 @@ def emg(sample_0409: Path, files: dict[str, Path]) -> Iterator[EmgRuns]:
         runs.start(f"option:{name}", "analyze", s, *option)
     runs.start("several", "analyze", s, f["truncated"], sample("0160"))
     runs.start("several_json", "analyze", f["empty"], s, "--json")
-    # Known bugs (see the xfail tests at the end).
+    # Options refused before or after the analysis starts.
     runs.start("timeout_0", "analyze", s, "--timeout", "0")
     runs.start("plot_in_missing_dir", "analyze", s, "--plot", f["plot_in_missing_dir"])
     runs.start("cutoff_above_nyquist", "analyze", s, "--set", "envelope_lowpass_hz=1000")
@@ -387,36 +387,18 @@ def test_analyze_json_lists_only_the_good_reports(emg: EmgRuns, sample_0409: Pat
     assert [d["source"]["filename"] for d in documents] == [sample_0409.name]
 
 
-# --- known bugs (xfail strict: they start failing the day the bug is fixed) --------------------
+# --- options refused with a clear message ------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: --timeout 0 (or negative) reaches ParserPool unchecked: ValueError traceback, "
-    "exit 1",
-)
 def test_analyze_refuses_non_positive_timeout(emg: EmgRuns) -> None:
     assert_refused(emg["timeout_0"], "timeout")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: --plot into a missing directory raises FileNotFoundError from matplotlib "
-    "after the analysis: traceback, exit 1",
-)
 def test_analyze_refuses_plot_path_in_missing_directory(
     emg: EmgRuns, files: dict[str, Path]
 ) -> None:
     assert_refused(emg["plot_in_missing_dir"], str(files["plot_in_missing_dir"].parent))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: a cut-off above Nyquist passes parameter validation, then the analysis raises "
-    "a plain ValueError: traceback, exit 1",
-)
 def test_analyze_refuses_envelope_cutoff_above_nyquist(emg: EmgRuns) -> None:
     assert_refused(emg["cutoff_above_nyquist"], "envelope", "1000")

@@ -463,17 +463,9 @@ def test_get_on_upload_is_method_not_allowed(client: httpx.Client) -> None:
     assert_error(client.get("/upload"), 405, "http_error", "Method Not Allowed")
 
 
-# --- parameters the validation lets through and the analysis then crashes on (known bugs) -------
-
-_BUG_500 = "BUG: 500 internal_error instead of 422 invalid_parameters"
+# --- parameters that only the recording's sampling rate makes invalid, and malformed ones ------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=f"{_BUG_500}: parameters_from_options does dict(...) on `channels` outside its "
-    "try block, so a non-object value raises TypeError",
-)
 @pytest.mark.parametrize(
     "channels", ["5", '{"CH1": 5}', "[1]"], ids=["number", "channel-number", "list"]
 )
@@ -486,12 +478,6 @@ def test_upload_refuses_malformed_channels_parameter(
     assert_error(response, 422, "invalid_parameters", "channels")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=f"{_BUG_500}: filter cut-offs at or above Nyquist (or a band-pass low edge above the "
-    "0.45·fs cap) pass AnalysisParameters and raise ValueError in emg_core.condition",
-)
 @pytest.mark.parametrize(
     ("parameters", "fragment"),
     [
@@ -510,12 +496,6 @@ def test_upload_refuses_filter_cutoff_the_sampling_rate_cannot_hold(
     assert_error(response, 422, "invalid_parameters", fragment)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: a game maximum below the achieved score gives game > 100 % (24 of 10 -> 240) "
-    "with no warning",
-)
 def test_upload_game_score_above_its_maximum_is_flagged(
     server: Server, sample_bytes: bytes
 ) -> None:
@@ -548,7 +528,7 @@ def test_server_keeps_serving_after_every_bad_input(
     for kind, content in past_validation_files.items():
         response = upload_on_new_connection(server, f"{kind}.c3d", content)
         assert response.status_code == 422, (kind, response.text)
-    # Inputs that currently end in a 500 (see the xfail tests above): the server must survive.
+    # Inputs that once ended in a 500: the server must survive them.
     for parameters in ('{"channels": 5}', '{"envelope_lowpass_hz": 1000}'):
         form = {"parameters": parameters}
         response = upload_on_new_connection(server, "session.c3d", sample_bytes, form)
@@ -594,7 +574,7 @@ def test_upload_over_the_file_limit_is_refused_with_413(small_server: Server) ->
 
     with httpx.Client(base_url=small_server.url, timeout=60.0) as c:
         response = upload(c, "big.c3d", body)
-        assert_error(response, 413, "file_too_large", "file exceeds the limit of 0.953674 MiB")
+        assert_error(response, 413, "file_too_large", "file exceeds the limit of 976.6 KiB")
         health = c.get("/health")
 
     assert health.status_code == 200 and health.json()["status"] == "ok", health.text
@@ -614,12 +594,6 @@ def test_request_body_over_the_limit_is_refused_before_it_is_read(small_server: 
     assert small_server.alive, small_server.log()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: a chunked body (no Content-Length) over the limit gets 400 http_error 'There "
-    "was an error parsing the body': FastAPI's form parsing swallows BodySizeLimit's _TooLarge",
-)
 def test_chunked_body_over_the_limit_is_refused_with_413(small_server: Server) -> None:
     head = (
         b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.c3d"\r\n'

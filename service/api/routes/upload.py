@@ -15,6 +15,7 @@ from emg_core.parameters import parameters_from_options
 from emg_core.report import SessionReport
 from service.api.deps import CacheDep, CurrentUser, MetricsDep, ParserPoolDep, SettingsDep
 from service.api.errors import ApiError
+from service.api.limits import size_text
 from service.processing import analyse_upload
 
 router = APIRouter(tags=["analysis"])
@@ -29,9 +30,7 @@ async def _read_limited(upload: UploadFile, limit: int) -> bytes:
     while chunk := await upload.read(_CHUNK):
         size += len(chunk)
         if size > limit:
-            raise ApiError(
-                413, "file_too_large", f"file exceeds the limit of {limit / (1 << 20):g} MiB"
-            )
+            raise ApiError(413, "file_too_large", f"file exceeds the limit of {size_text(limit)}")
         chunks.append(chunk)
     return b"".join(chunks)
 
