@@ -32,7 +32,7 @@ class Settings(BaseSettings):
         description="comma-separated origins of the frontend",
     )
     # Storage of sessions and reports
-    database_url: str = "sqlite:///./var/emg.sqlite3"
+    database_url: str = Field("sqlite:///./var/emg.sqlite3", repr=False)  # may hold a password
     # Cache (optional: the service is correct without it)
     redis_url: SecretStr | None = None
     redis_ca_cert: str | None = Field(None, description="PEM text or path of the Redis server CA")
@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(1, ge=0, le=16, description="0 disables the worker")
     worker_poll_interval: float = Field(5.0, gt=0)
     max_attempts: int = Field(3, ge=1)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -86,6 +91,8 @@ class Settings(BaseSettings):
         ):
             problems.append("STORAGE_BACKEND=supabase needs SUPABASE_URL and SUPABASE_SERVICE_KEY")
         if self.environment == "production":
+            if not self.requires_auth:
+                problems.append("AUTH_REQUIRED must be on in production")
             if not self.supabase_webhook_secret:
                 problems.append("SUPABASE_WEBHOOK_SECRET is required in production")
             if self.debug:

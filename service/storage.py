@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 import httpx
 
+from service.sizes import size_text
+
 _CHUNK = 1 << 20
 
 
@@ -21,7 +23,14 @@ class ObjectStorage(Protocol):
 
 
 def _too_large(max_bytes: int) -> StorageError:
-    return StorageError(f"object exceeds the limit of {max_bytes / (1 << 20):g} MiB")
+    return StorageError(f"object exceeds the limit of {size_text(max_bytes)}")
+
+
+def check_object_name(bucket: str, name: str) -> None:
+    """Names come from webhook events: none may leave its bucket (``..``, ``/x``, ``\\``)."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or "\\" in name or ".." in parts or "" in parts:
+        raise StorageError(f"object name {name!r} points outside bucket {bucket!r}")
 
 
 class LocalStorage:
@@ -31,6 +40,7 @@ class LocalStorage:
         self.root = Path(root).resolve()
 
     def path(self, bucket: str, name: str) -> Path:
+        check_object_name(bucket, name)
         path = (self.root / bucket / name).resolve()
         if not path.is_relative_to(self.root / bucket) or path == self.root / bucket:
             raise StorageError(f"object name {name!r} points outside bucket {bucket!r}")
@@ -59,6 +69,7 @@ class SupabaseStorage:
         self.timeout_s = timeout_s
 
     def fetch(self, bucket: str, name: str, max_bytes: int) -> bytes:
+        check_object_name(bucket, name)
         url = f"{self.base_url}/storage/v1/object/authenticated/{quote(bucket)}/{quote(name)}"
         chunks, size = [], 0
         try:

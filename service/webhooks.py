@@ -17,7 +17,7 @@ def signature_valid(body: bytes, header: str | None, secret: str) -> bool:
     """``header`` is the hex HMAC-SHA256 of ``body`` (optionally ``sha256=``-prefixed)."""
     if not header:
         return False
-    given = header.strip().removeprefix("sha256=").lower()
+    given = header.strip().lower().removeprefix("sha256=")
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(given.encode(), expected.encode())
 
@@ -62,7 +62,7 @@ def ignore_reason(event: StorageEvent, bucket: str) -> str | None:
 
 def new_session(record: StorageObject) -> NewSession:
     """Patient: the first folder of the object name (``<patient>/<file>.c3d``), if any."""
-    path = PurePosixPath(record.name)
+    path = PurePosixPath(record.name.lstrip("/"))
     return NewSession(
         bucket=record.bucket_id,
         object_name=record.name,

@@ -5,14 +5,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import error_response
-
-
-def size_text(n_bytes: int) -> str:
-    """A limit as people read it: ``100 MiB``, ``976.6 KiB``, ``512 bytes``."""
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n_bytes >= size:
-            return f"{n_bytes / size:.4g} {unit}"
-    return f"{n_bytes} bytes"
+from service.sizes import size_text
 
 
 class BodySizeLimit:

@@ -15,8 +15,8 @@ from emg_core.parameters import parameters_from_options
 from emg_core.report import SessionReport
 from service.api.deps import CacheDep, CurrentUser, MetricsDep, ParserPoolDep, SettingsDep
 from service.api.errors import ApiError
-from service.api.limits import size_text
 from service.processing import analyse_upload
+from service.sizes import size_text
 
 router = APIRouter(tags=["analysis"])
 
