@@ -27,6 +27,7 @@ lint: $(STAMP)
 bench: $(STAMP)  ## performance figures (not part of the test suite)
 	$(BIN)/python tests/benchmarks/bench_analysis.py
 	$(BIN)/python tests/benchmarks/bench_upload.py
+	$(BIN)/python tests/benchmarks/bench_load.py
 
 lock:  ## re-pin every dependency after changing pyproject.toml
 	rm -rf $(VENV)-lock && $(PYTHON) -m venv $(VENV)-lock
