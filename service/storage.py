@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
 
-import httpx
-
 from service.sizes import size_text
 
 _CHUNK = 1 << 20
@@ -69,6 +67,8 @@ class SupabaseStorage:
         self.timeout_s = timeout_s
 
     def fetch(self, bucket: str, name: str, max_bytes: int) -> bytes:
+        import httpx  # only cloud instances need it: keep it out of start-up
+
         check_object_name(bucket, name)
         url = f"{self.base_url}/storage/v1/object/authenticated/{quote(bucket)}/{quote(name)}"
         chunks, size = [], 0

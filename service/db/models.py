@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String, Text, Uuid
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+# Plain JSON (json on PostgreSQL): reports are stored and returned whole, never queried inside;
+# this also keeps the PostgreSQL dialect out of the import path of an SQLite instance.
+JsonDocument = JSON()
 
 
 class Base(DeclarativeBase):

@@ -7,14 +7,13 @@ Create Date: 2026-12-03
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-json_document = sa.JSON().with_variant(JSONB(), "postgresql")
+json_document = sa.JSON()
 
 
 def upgrade() -> None:
