@@ -50,21 +50,21 @@ class SessionWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        """One claim-and-process loop; start ``worker_concurrency`` of them."""
+        """One claim-and-process loop; start ``worker_concurrency`` of them. It never stops on an
+        error: a session it could not finish keeps its lease, which expires, and is retried."""
         while True:
+            self._wake.clear()  # before claiming, so a notify() during the claim is not lost
             try:
                 session = await asyncio.to_thread(
                     self.store.claim_next, self.lease_s, self.settings.max_attempts
                 )
+                if session is not None:
+                    await self.process(session)
+                    continue
             except Exception:
-                log.exception("cannot claim sessions; retrying")
-                session = None
-            if session is None:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_interval)
-                continue
-            await self.process(session)
+                log.exception("session loop error; carrying on")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_interval)
 
     async def process(self, session: TherapySession) -> None:
         started = time.perf_counter()
