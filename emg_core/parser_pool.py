@@ -13,6 +13,7 @@ import multiprocessing
 import multiprocessing.connection
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,9 @@ def _worker(conn: multiprocessing.connection.Connection, memory_limit_bytes: int
             path = conn.recv()
         except EOFError:
             return
+        if path is None:  # a ping from the supervisor
+            conn.send(("pong", None, None))
+            continue
         try:
             conn.send(("ok", *_parse(path)))
         except MemoryError:
@@ -141,6 +145,28 @@ class ParserPool:
         """Number of worker processes currently running (for readiness checks)."""
         with self._lock:
             return sum(w.process.is_alive() for w in self._all)
+
+    def ping(self, timeout_s: float = 1.0) -> float | None:
+        """Round trip to an idle worker in seconds; None when every worker stays busy that long
+        or the worker does not answer (it is then replaced)."""
+        if self._closed:
+            raise RuntimeError("ParserPool is closed")
+        try:
+            worker = self._idle.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+        started = time.perf_counter()
+        try:
+            worker.conn.send(None)
+            if worker.conn.poll(timeout_s) and worker.conn.recv()[0] == "pong":
+                return time.perf_counter() - started
+            worker = self._replace(worker)
+            return None
+        except (EOFError, OSError):
+            worker = self._replace(worker)
+            return None
+        finally:
+            self._idle.put(worker)
 
     def parse_file(self, path: str | Path) -> ParsedC3D:
         """Parse one C3D file in a worker; raise `ParserFailure` if the parser fails on it."""

@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 
 from emg_core.parser_pool import ParserPool
 from service.api.context import RequestContext
-from service.api.errors import install_error_handlers
+from service.api.errors import JsonCORSMiddleware, install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.api.routes import health, metrics, sessions, upload, webhooks
 from service.cache import ReportCache
@@ -124,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(
-        CORSMiddleware,
+        JsonCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],

@@ -5,6 +5,7 @@ With several uvicorn workers each process counts its own requests; scrape per in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -49,7 +50,16 @@ class Metrics:
         )
 
     def track_sessions(self, count: Callable[[], float]) -> None:
-        self.sessions_in_flight.set_function(count)
+        """Read at each scrape; NaN when it cannot be read, so a database outage never takes
+        the rest of the metrics down with it."""
+
+        def safe_count() -> float:
+            try:
+                return float(count())
+            except Exception:
+                return math.nan
+
+        self.sessions_in_flight.set_function(safe_count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -9,11 +9,17 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.errors import error_response
 from service.logs import request_id
 from service.metrics import Metrics
 
 log = logging.getLogger("service.access")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _route(scope: Scope) -> str:
+    """The route template (``/sessions/{session_id}``), never the raw path with its ids."""
+    return getattr(scope.get("route"), "path", None) or "unmatched"
 
 
 class RequestContext:
@@ -31,20 +37,29 @@ class RequestContext:
         rid = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
         status = 500
+        status_sent = False
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, status_sent = message["status"], True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answered here, inside the request's context, so even a 500 carries its id and the
+            # connection stays usable; the details go to the log only.
+            log.exception("unhandled error", extra={"route": _route(scope)})
+            if status_sent is False:
+                await error_response(
+                    500, "internal_error", "internal error; the request was not processed"
+                )(scope, receive, send_with_id)
         finally:
             duration = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = _route(scope)
             method = scope["method"]
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.request_seconds.labels(method, route).observe(duration)

@@ -10,7 +10,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 
 from emg_core.errors import C3DFormatError, InputError, ParameterError, ParserFailure
 from service.logs import request_id
@@ -68,9 +72,23 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+    @app.exception_handler(DBAPIError)
+    async def _database_down(_: Request, exc: DBAPIError) -> JSONResponse:
+        log.error("database error", extra={"error": type(exc.orig).__name__})
         return error_response(
-            500, "internal_error", "internal error; the request was not processed"
+            503, "database_unavailable", "the session store is unavailable; try again shortly"
         )
+
+    # Anything else unexpected is answered by service.api.context.RequestContext (a 500 that
+    # still carries the request id).
+
+
+class JsonCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS handling, with a refused preflight in the one JSON error shape."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        message = bytes(response.body).decode() or "CORS preflight refused"
+        return error_response(400, "cors_refused", message.replace("Disallowed CORS", "disallowed"))

@@ -25,14 +25,22 @@ async def _database(store: StoreDep) -> dict[str, Any]:
     return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
-def _parser(request: Request) -> dict[str, Any]:
+async def _parser(request: Request, ping: bool) -> dict[str, Any]:
+    """Workers alive; with ``ping``, also a round trip to an idle one (detailed health only:
+    readiness is probed often and must not queue behind busy parsers)."""
     task = request.app.state.parser_pool
     if not task.done():
         return {"status": "starting"}
     if task.exception() is not None:
         return {"status": "down", "detail": "parser workers failed to start"}
-    alive = task.result().alive
-    return {"status": "ok" if alive else "down", "workers": alive}
+    pool = task.result()
+    if not ping:
+        return {"status": "ok" if pool.alive else "down", "workers": pool.alive}
+    round_trip = await asyncio.to_thread(pool.ping, _CHECK_TIMEOUT_S)
+    if round_trip is None:  # all busy parsing (or one hung and was replaced): alive, not idle
+        return {"status": "ok" if pool.alive else "down", "workers": pool.alive, "busy": True}
+    latency = round(round_trip * 1000, 2)
+    return {"status": "ok", "workers": pool.alive, "latency_ms": latency}
 
 
 def _schema(request: Request) -> dict[str, Any]:
@@ -52,7 +60,7 @@ async def readiness(request: Request, store: StoreDep) -> JSONResponse:
     checks = {
         "database": await _database(store),
         "schema": _schema(request),
-        "parser": _parser(request),
+        "parser": await _parser(request, ping=False),
     }
     reasons = [f"{name}: {c['status']}" for name, c in checks.items() if c["status"] != "ok"]
     body = {"status": "ready" if not reasons else "not_ready", "reasons": reasons}
@@ -68,7 +76,7 @@ async def detailed(
     checks = {
         "database": await _database(store),
         "schema": _schema(request),
-        "parser": _parser(request),
+        "parser": await _parser(request, ping=True),
         "cache": {
             "status": cache_status.state,
             "latency_ms": cache_status.latency_ms,
