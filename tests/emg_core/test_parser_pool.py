@@ -76,3 +76,15 @@ def test_pool_rejects_use_after_close() -> None:
 def test_pool_validates_its_arguments(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ParserPool(**kwargs)
+
+
+def test_pool_ping_measures_round_trip_and_reports_busy_workers() -> None:
+    with ParserPool(workers=1, timeout_s=10) as pool:
+        latency = pool.ping(timeout_s=2)
+        assert latency is not None and 0 < latency < 2
+        worker = pool._idle.get()  # hold the only worker, as a parse in progress would
+        try:
+            assert pool.ping(timeout_s=0.1) is None
+        finally:
+            pool._idle.put(worker)
+        assert pool.ping(timeout_s=2) is not None
