@@ -1,0 +1,200 @@
+"""Run the real Pulumi program without a cloud: Pulumi's Python mocks, plus a record of every
+resource it registers (type, name, parent, inputs, protect). Tests and the offline plan both
+use this, so what the plan shows is what the tests checked.
+
+Mocked providers compute nothing, so `PlanMocks` returns realistic outputs (URLs, e-mails,
+digests) for the resources whose outputs the program uses; anything else echoes its inputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+
+@dataclass
+class RegisteredResource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    custom: bool
+    protect: bool
+    retain_on_delete: bool
+
+
+@dataclass
+class ProgramRun:
+    """What one run of a program registered, in registration order, and its stack outputs."""
+
+    resources: list[RegisteredResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_token: str) -> list[RegisteredResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str) -> RegisteredResource:
+        found = self.of_type(type_token)
+        assert len(found) == 1, f"expected one {type_token}, found {[r.urn for r in found]}"
+        return found[0]
+
+    def named(self, name: str) -> RegisteredResource:
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
+        return found[0]
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _computed(args: pulumi_mocks.MockResourceArgs, project: str) -> dict[str, Any]:
+    """Outputs a real provider would compute, for the types whose outputs the program reads."""
+    name, inputs = args.name, args.inputs
+    region = inputs.get("location") or inputs.get("region") or "europe-west4"
+    gcp_project = inputs.get("project") or project
+    match args.typ:
+        case "gcp:artifactregistry/repository:Repository":
+            repo = inputs.get("repositoryId", name)
+            return {"registryUri": f"{region}-docker.pkg.dev/{gcp_project}/{repo}", "name": repo}
+        case "gcp:serviceaccount/account:Account":
+            return {
+                "email": f"{inputs.get('accountId', name)}@{gcp_project}.iam.gserviceaccount.com"
+            }
+        case "gcp:cloudrunv2/service:Service":
+            return {"uri": f"https://{name}-{_digest(name)[:10]}-ew.a.run.app", "name": name}
+        case "gcp:compute/globalAddress:GlobalAddress":
+            return {"address": "203.0.113.10"}
+        case "gcp:redis/instance:Instance":
+            return {
+                "host": "10.20.0.3",
+                "port": 6378,
+                "authString": "mock-redis-auth-string",
+                "serverCaCerts": [
+                    {"cert": "-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----"}
+                ],
+            }
+        case "gcp:secretmanager/secret:Secret":
+            return {"name": f"projects/{gcp_project}/secrets/{inputs.get('secretId', name)}"}
+        case "gcp:secretmanager/secretVersion:SecretVersion":
+            return {"name": f"{inputs.get('secret', name)}/versions/1", "version": "1"}
+        case "docker:index/image:Image":
+            image = inputs.get("imageName", name)
+            return {"repoDigest": f"{image.split(':')[0]}@sha256:{_digest(image)}"}
+        case "gcp:monitoring/dashboard:Dashboard":
+            return {"id": f"projects/{gcp_project}/dashboards/{_digest(name)[:12]}"}
+        case "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
+            return {"uptimeCheckId": f"{name}-{_digest(name)[:8]}"}
+        case "gcp:monitoring/notificationChannel:NotificationChannel":
+            return {"name": f"projects/{gcp_project}/notificationChannels/{_digest(name)[:12]}"}
+        case "gcp:compute/network:Network" | "gcp:compute/subnetwork:Subnetwork":
+            return {
+                "selfLink": f"https://www.googleapis.com/compute/v1/projects/{gcp_project}/{name}"
+            }
+    return {}
+
+
+class PlanMocks(pulumi.runtime.Mocks):
+    """Echo inputs, add computed outputs, answer the few data-source calls the program makes."""
+
+    def __init__(self, project: str) -> None:
+        self.project = project
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = {**args.inputs, **_computed(args, self.project)}
+        outputs.setdefault("name", args.name)
+        outputs.setdefault("id", f"{args.name}-id")
+        return outputs["id"] if isinstance(outputs["id"], str) else f"{args.name}-id", outputs
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list | None]:
+        if args.token == "gcp:organizations/getProject:getProject":
+            project = args.args.get("projectId") or self.project
+            return {"projectId": project, "number": "123456789012", "name": project}, None
+        return {}, None
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, also keeping the registration options tests and plans look at."""
+
+    def __init__(self, mocks: PlanMocks) -> None:
+        super().__init__(mocks)
+        self.run = ProgramRun()
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            registration = self.resources[response.urn]
+            self.run.resources.append(
+                RegisteredResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent or None,
+                    inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+                    outputs=dict(registration.state),
+                    custom=request.custom,
+                    protect=request.protect,
+                    retain_on_delete=request.retainOnDelete,
+                )
+            )
+        return response
+
+
+def _resolve_exports(run: ProgramRun) -> None:
+    """Stack outputs as values (the mocked root stack registered its outputs before the program
+    ran, so they are read from it directly), noting which are secret."""
+    root = pulumi.runtime.settings.get_root_resource()
+    for name, value in getattr(root, "outputs", {}).items():
+        output = pulumi.Output.from_input(value)
+        run.outputs[name] = pulumi_mocks._sync_await(output.future())
+        if pulumi_mocks._sync_await(output.is_secret()):
+            run.secret_outputs.add(name)
+
+
+def run_program(
+    program: Callable[[], None],
+    *,
+    stack: str,
+    config: Mapping[str, str],
+    secret_keys: list[str] | None = None,
+    project: str = "emg-analyzer",
+) -> ProgramRun:
+    """Run ``program`` under mocks with ``config`` (``namespace:key`` → text) and return what it
+    registered. Runs on a fresh thread so each run has its own root stack and event loop."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        try:
+            mocks = PlanMocks(project)
+            monitor = RecordingMonitor(mocks)
+            pulumi.runtime.set_all_config(dict(config), secret_keys or [])
+            pulumi.runtime.set_mocks(
+                mocks, project=project, stack=stack, preview=False, monitor=monitor
+            )
+            settings = pulumi.runtime.settings.SETTINGS
+            settings.rpc_manager.clear()
+            settings.outputs.clear()
+            pulumi_mocks._sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+            _resolve_exports(monitor.run)
+            result["run"] = monitor.run
+        except BaseException as exc:  # handed to the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"pulumi-mocks-{stack}")
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["run"]
