@@ -28,6 +28,7 @@ bench: $(STAMP)  ## performance figures (not part of the test suite)
 	$(BIN)/python tests/benchmarks/bench_analysis.py
 	$(BIN)/python tests/benchmarks/bench_upload.py
 	$(BIN)/python tests/benchmarks/bench_load.py
+	$(BIN)/python tests/benchmarks/bench_plan.py
 
 lock:  ## re-pin every dependency after changing pyproject.toml
 	rm -rf $(VENV)-lock && $(PYTHON) -m venv $(VENV)-lock

@@ -59,6 +59,9 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_COMPUTE_API = "https://www.googleapis.com/compute/v1"
+
+
 def _computed(args: pulumi_mocks.MockResourceArgs, project: str) -> dict[str, Any]:
     """Outputs a real provider would compute, for the types whose outputs the program reads."""
     name, inputs = args.name, args.inputs
@@ -78,6 +81,7 @@ def _computed(args: pulumi_mocks.MockResourceArgs, project: str) -> dict[str, An
             return {"address": "203.0.113.10"}
         case "gcp:redis/instance:Instance":
             return {
+                "id": f"projects/{gcp_project}/locations/{region}/instances/{name}",
                 "host": "10.20.0.3",
                 "port": 6378,
                 "authString": "mock-redis-auth-string",
@@ -86,7 +90,8 @@ def _computed(args: pulumi_mocks.MockResourceArgs, project: str) -> dict[str, An
                 ],
             }
         case "gcp:secretmanager/secret:Secret":
-            return {"name": f"projects/{gcp_project}/secrets/{inputs.get('secretId', name)}"}
+            path = f"projects/{gcp_project}/secrets/{inputs.get('secretId', name)}"
+            return {"id": path, "name": path}
         case "gcp:secretmanager/secretVersion:SecretVersion":
             return {"name": f"{inputs.get('secret', name)}/versions/1", "version": "1"}
         case "docker:index/image:Image":
@@ -98,10 +103,37 @@ def _computed(args: pulumi_mocks.MockResourceArgs, project: str) -> dict[str, An
             return {"uptimeCheckId": f"{name}-{_digest(name)[:8]}"}
         case "gcp:monitoring/notificationChannel:NotificationChannel":
             return {"name": f"projects/{gcp_project}/notificationChannels/{_digest(name)[:12]}"}
-        case "gcp:compute/network:Network" | "gcp:compute/subnetwork:Subnetwork":
-            return {
-                "selfLink": f"https://www.googleapis.com/compute/v1/projects/{gcp_project}/{name}"
-            }
+        case "gcp:compute/network:Network":
+            path = f"projects/{gcp_project}/global/networks/{inputs.get('name', name)}"
+            return {"id": path, "selfLink": f"{_COMPUTE_API}/{path}"}
+        case "gcp:compute/subnetwork:Subnetwork":
+            path = f"projects/{gcp_project}/regions/{region}/subnetworks/{inputs.get('name', name)}"
+            return {"id": path, "selfLink": f"{_COMPUTE_API}/{path}"}
+        case "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup":
+            path = f"projects/{gcp_project}/regions/{region}/networkEndpointGroups/{name}"
+            return {"id": path, "selfLink": f"{_COMPUTE_API}/{path}"}
+        case (
+            "gcp:compute/securityPolicy:SecurityPolicy"
+            | "gcp:compute/backendService:BackendService"
+            | "gcp:compute/uRLMap:URLMap"
+            | "gcp:compute/managedSslCertificate:ManagedSslCertificate"
+            | "gcp:compute/sSLPolicy:SSLPolicy"
+            | "gcp:compute/targetHttpsProxy:TargetHttpsProxy"
+            | "gcp:compute/targetHttpProxy:TargetHttpProxy"
+            | "gcp:compute/globalForwardingRule:GlobalForwardingRule"
+        ):
+            collection = {
+                "SecurityPolicy": "securityPolicies",
+                "BackendService": "backendServices",
+                "URLMap": "urlMaps",
+                "ManagedSslCertificate": "sslCertificates",
+                "SSLPolicy": "sslPolicies",
+                "TargetHttpsProxy": "targetHttpsProxies",
+                "TargetHttpProxy": "targetHttpProxies",
+                "GlobalForwardingRule": "forwardingRules",
+            }[args.typ.rsplit(":", 1)[-1]]
+            path = f"projects/{gcp_project}/global/{collection}/{name}"
+            return {"id": path, "selfLink": f"{_COMPUTE_API}/{path}"}
     return {}
 
 

@@ -93,3 +93,11 @@ def redis_url() -> str:
     finally:
         client.close()
     return REDIS_URL
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-snapshots",
+        action="store_true",
+        help="rewrite the golden plan snapshots under tests/infra/snapshots/ (review the diff)",
+    )

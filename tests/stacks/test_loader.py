@@ -207,6 +207,9 @@ def deploy(monkeypatch):
     would, without a CLI."""
     monkeypatch.delenv("PULUMI_CONFIG", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_SECRET_KEYS", raising=False)
+    # Pulumi's runtime needs an event loop; earlier tests may have closed theirs.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
 
     def use(stack: str, config: dict[str, str], secret_keys: list[str]) -> None:
         set_mocks(_NoResources(), project="emg-analyzer", stack=stack, preview=False)
@@ -214,6 +217,8 @@ def deploy(monkeypatch):
 
     yield use
     set_all_config({}, [])
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

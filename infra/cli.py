@@ -1,0 +1,84 @@
+"""``emg infra plan`` (the offline plan) and ``emg stack outputs`` (the frontend's env file)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def register_infra(commands: argparse._SubParsersAction) -> None:
+    infra = commands.add_parser("infra", help="plan the cloud deployment offline (Pulumi mocks)")
+    actions = infra.add_subparsers(title="actions", metavar="ACTION", required=True)
+    plan = actions.add_parser(
+        "plan",
+        help="run the Pulumi program under mocks with a stack's committed configuration",
+        description="Print the resource tree and outputs of a stack without cloud credentials "
+        "or the Pulumi CLI; secrets are masked.",
+    )
+    plan.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml)")
+    plan.add_argument("--json", metavar="FILE", type=Path, help="write the normalised snapshot")
+    plan.add_argument("--quiet", action="store_true", help="no tree, only the summary line")
+    plan.set_defaults(run=_run_plan)
+
+
+def register_stack(commands: argparse._SubParsersAction) -> None:
+    stack = commands.add_parser("stack", help="stack outputs for the frontend")
+    actions = stack.add_subparsers(title="actions", metavar="ACTION", required=True)
+    outputs = actions.add_parser(
+        "outputs",
+        help="render a stack's outputs as the frontend's env file or JSON",
+        description="Reads `pulumi stack output --json` from --from FILE (or - for stdin); "
+        "without it, runs the offline plan of --stack.",
+    )
+    outputs.add_argument("--stack", required=True)
+    outputs.add_argument("--format", choices=["env", "json"], default="env")
+    outputs.add_argument("--from", dest="source", metavar="FILE", help="pulumi stack output --json")
+    outputs.set_defaults(run=_run_outputs)
+
+
+def _fail(message: str) -> int:
+    print(f"emg: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    from infra.plan import plan_stack, render_tree, snapshot_json
+    from stacks.errors import StackConfigError
+
+    try:
+        plan = plan_stack(args.stack)
+    except (StackConfigError, FileNotFoundError, ValueError) as exc:
+        return _fail(str(exc))
+    if not args.quiet:
+        print(render_tree(plan), end="")
+    print(
+        f"stack {args.stack}: {len(plan.run.resources)} resources, "
+        f"{len(plan.run.outputs)} outputs, planned in {plan.seconds:.2f} s",
+        file=sys.stderr,
+    )
+    if args.json:
+        args.json.write_text(snapshot_json(plan), encoding="utf-8")
+        print(f"snapshot written to {args.json}", file=sys.stderr)
+    return 0
+
+
+def _run_outputs(args: argparse.Namespace) -> int:
+    from stacks.outputs import StackOutputs, StackOutputsError, render_env, render_json
+
+    try:
+        if args.source:
+            text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
+            raw = json.loads(text)
+        else:
+            from infra.plan import plan_stack, snapshot
+
+            raw = snapshot(plan_stack(args.stack))["outputs"]
+        outputs = StackOutputs.from_stack(raw)
+    except (StackOutputsError, OSError, json.JSONDecodeError, ValueError) as exc:
+        return _fail(str(exc))
+    print(render_env(outputs) if args.format == "env" else render_json(outputs), end="")
+    return 0

@@ -1,0 +1,1 @@
+"""GCP components of the platform: one ComponentResource per job."""

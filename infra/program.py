@@ -1,0 +1,45 @@
+"""The Pulumi program: validate the stack's configuration, build the platform of its cloud,
+export the outputs the frontend consumes (stacks.outputs). Nothing is created before the
+configuration has been checked as a whole."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pulumi
+
+from stacks.loader import load_pulumi_secrets, load_pulumi_stack_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_image_tag() -> str:
+    """The image tag: the commit being deployed (CI sets it), else "dev"."""
+    return os.environ.get("EMG_IMAGE_TAG") or os.environ.get("GITHUB_SHA", "")[:12] or "dev"
+
+
+def main(image_tag: str | None = None) -> None:
+    config = load_pulumi_stack_config()
+    secrets = load_pulumi_secrets()
+    if config.cloud != "gcp":
+        raise ValueError(f"emg-analyzer:cloud ({config.cloud}) is not deployable yet: only gcp is")
+    from infra.gcp.platform import GcpPlatform, PlatformArgs
+
+    platform = GcpPlatform(
+        "emg",
+        PlatformArgs(
+            config=config,
+            secrets=secrets,
+            image_context=str(REPO_ROOT),
+            image_tag=image_tag or default_image_tag(),
+        ),
+    )
+    pulumi.export("apiUrl", platform.api_url)
+    pulumi.export("healthUrl", platform.health_url)
+    pulumi.export("imageRef", platform.image_ref)
+    pulumi.export("cloud", config.cloud)
+    pulumi.export("environment", config.environment)
+    pulumi.export("region", config.region)
+    pulumi.export("dashboardUrl", platform.dashboard_url)
+    pulumi.export("corsOrigins", list(config.cors_origins))

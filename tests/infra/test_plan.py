@@ -1,0 +1,139 @@
+"""The offline plan of the committed stacks: golden snapshots, the outputs contract, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.plan import MASK, plan_stack, render_tree, snapshot, snapshot_json
+from stacks.errors import StackConfigError
+from stacks.loader import PROJECT_ROOT
+from stacks.outputs import StackOutputs
+
+SNAPSHOTS = Path(__file__).with_name("snapshots")
+STACKS = ["dev", "prod"]
+EMG = str(Path(sys.executable).with_name("emg"))
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def planned(request) -> tuple[str, dict]:
+    return request.param, snapshot(plan_stack(request.param))
+
+
+def test_plan_matches_golden_snapshot(planned, request) -> None:
+    """Every infrastructure change shows up here; refresh with --update-snapshots on purpose."""
+    stack, data = planned
+    path = SNAPSHOTS / f"plan-{stack}.json"
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    if request.config.getoption("--update-snapshots"):
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"no snapshot {path}: run pytest --update-snapshots and review it"
+    assert text == path.read_text(encoding="utf-8"), (
+        f"plan of {stack} differs from {path.name}; if intended: pytest --update-snapshots"
+    )
+
+
+def test_plan_is_deterministic() -> None:
+    assert snapshot_json(plan_stack("dev")) == snapshot_json(plan_stack("dev"))
+
+
+def test_plan_outputs_meet_frontend_contract(planned) -> None:
+    stack, data = planned
+    outputs = StackOutputs.from_stack(data["outputs"])
+    assert outputs.environment == stack
+    assert outputs.api_url.startswith("https://api.")
+    assert outputs.health_url == outputs.api_url + "/health"
+    assert "@sha256:" in outputs.image_ref
+    assert MASK not in json.dumps(data["outputs"])
+
+
+def test_plan_never_shows_a_secret_value(planned) -> None:
+    stack, data = planned
+    text = json.dumps(data)
+    assert "plan-placeholder" not in text, f"a secret of {stack} leaked into the plan"
+    assert "mock-redis-auth-string" not in text
+    assert MASK in text  # the secret versions are there, masked
+
+
+def test_plan_refuses_bad_configuration_before_running(tmp_path) -> None:
+    source = (PROJECT_ROOT / "Pulumi.dev.yaml").read_text()
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        source.replace("emg-analyzer:minInstances: 0", "emg-analyzer:minInstances: 5")
+    )
+    with pytest.raises(
+        StackConfigError, match=r"emg-analyzer:maxInstances \(2\) must be >= minInstances \(5\)"
+    ):
+        plan_stack("dev", root=tmp_path)
+
+
+def test_render_tree_lists_components_and_outputs() -> None:
+    text = render_tree(plan_stack("prod"))
+    assert text.startswith("Plan of stack prod: ")
+    assert "+ emg:gcp:Platform  emg" in text
+    assert "gcp:cloudrunv2/service:Service" in text
+    assert "Outputs:" in text and "apiUrl" in text
+
+
+def test_cli_plan_prints_tree_and_writes_snapshot(tmp_path) -> None:
+    out = tmp_path / "dev.json"
+    result = subprocess.run(
+        [EMG, "infra", "plan", "--stack", "dev", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Plan of stack dev" in result.stdout
+    assert json.loads(out.read_text()) == snapshot(plan_stack("dev"))
+    assert "planned in" in result.stderr
+
+
+def test_cli_plan_of_unknown_stack_exits_2_with_one_line() -> None:
+    result = subprocess.run(
+        [EMG, "infra", "plan", "--stack", "nope"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.startswith("emg: error: ")
+        and "Pulumi.nope.yaml does not exist" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_stack_outputs_env_from_plan_and_from_pulumi_json(tmp_path) -> None:
+    result = subprocess.run(
+        [EMG, "stack", "outputs", "--stack", "dev", "--format", "env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    assert lines["VITE_API_URL"].startswith("https://api.")
+    assert lines["VITE_ENVIRONMENT"] == "dev"
+    pulumi_json = tmp_path / "outputs.json"
+    data = snapshot(plan_stack("prod"))["outputs"]
+    pulumi_json.write_text(json.dumps({**data, "somethingElse": 1}))
+    result = subprocess.run(
+        [
+            EMG,
+            "stack",
+            "outputs",
+            "--stack",
+            "prod",
+            "--format",
+            "json",
+            "--from",
+            str(pulumi_json),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["environment"] == "prod"
+    assert "somethingElse" not in result.stdout
