@@ -96,6 +96,21 @@ class LoadBalancer(pulumi.ComponentResource):
             labels=args.labels,
             opts=child,
         )
+
+        def forward(rule_name: str, port: str, target: pulumi.Input[str]) -> None:
+            """Both ports: same address, same explicit scheme as the backend service (G20)."""
+            gcp.compute.GlobalForwardingRule(
+                rule_name,
+                project=project,
+                load_balancing_scheme=args.scheme,
+                ip_protocol="TCP",
+                ip_address=address.address,
+                port_range=port,
+                target=target,
+                labels=args.labels,
+                opts=child,
+            )
+
         neg = gcp.compute.RegionNetworkEndpointGroup(
             f"{name}-neg",
             project=project,
@@ -170,17 +185,7 @@ class LoadBalancer(pulumi.ComponentResource):
             ssl_policy=ssl_policy.id,
             opts=child,
         )
-        gcp.compute.GlobalForwardingRule(
-            f"{name}-https",
-            project=project,
-            load_balancing_scheme=args.scheme,
-            ip_protocol="TCP",
-            ip_address=address.address,
-            port_range="443",
-            target=https_proxy.id,
-            labels=args.labels,
-            opts=child,
-        )
+        forward(f"{name}-https", "443", https_proxy.id)
 
         # Port 80: redirect only, no backend (G19).
         redirect_map = gcp.compute.URLMap(
@@ -196,17 +201,7 @@ class LoadBalancer(pulumi.ComponentResource):
         http_proxy = gcp.compute.TargetHttpProxy(
             f"{name}-http-proxy", project=project, url_map=redirect_map.id, opts=child
         )
-        gcp.compute.GlobalForwardingRule(
-            f"{name}-http",
-            project=project,
-            load_balancing_scheme=args.scheme,
-            ip_protocol="TCP",
-            ip_address=address.address,
-            port_range="80",
-            target=http_proxy.id,
-            labels=args.labels,
-            opts=child,
-        )
+        forward(f"{name}-http", "80", http_proxy.id)
 
         self.ip_address = address.address
         self.https_url = pulumi.Output.from_input(f"https://{args.domain}")
