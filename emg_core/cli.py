@@ -12,10 +12,10 @@ import json
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from emg_core.errors import InputError
-from emg_core.parameters import PER_CHANNEL_OPTIONS, SESSION_OPTIONS, parameters_from_options
-from emg_core.report import SessionReport
+if TYPE_CHECKING:
+    from emg_core.report import SessionReport
 
 EXIT_BAD_INPUT = 2
 
@@ -86,6 +86,8 @@ def _plot_problem(out: Path) -> str | None:
 
 
 def _options(args: argparse.Namespace) -> dict[str, list[str]]:
+    from emg_core.parameters import PER_CHANNEL_OPTIONS, SESSION_OPTIONS
+
     names = [*PER_CHANNEL_OPTIONS, *SESSION_OPTIONS, "set"]
     options: dict[str, list[str]] = {}
     for name in names:
@@ -99,7 +101,10 @@ def _options(args: argparse.Namespace) -> dict[str, list[str]]:
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
+    # Imported here: `emg serve` and `emg infra` start without the analysis stack.
     from emg_core.analysis import analyze
+    from emg_core.errors import InputError
+    from emg_core.parameters import parameters_from_options
     from emg_core.parser_pool import ParserPool
     from emg_core.read import read_c3d
 
