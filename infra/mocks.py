@@ -31,6 +31,7 @@ class RegisteredResource:
     custom: bool
     protect: bool
     retain_on_delete: bool
+    provider: str | None = None  # "<provider urn>::<id>" of an explicit provider, if any
 
 
 @dataclass
@@ -178,6 +179,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     custom=request.custom,
                     protect=request.protect,
                     retain_on_delete=request.retainOnDelete,
+                    provider=request.provider or None,
                 )
             )
         return response

@@ -111,6 +111,7 @@ class GcpPlatform(pulumi.ComponentResource):
         )
         account = gcp.serviceaccount.Account(
             f"{name}-runtime",
+            project=project,
             account_id=f"emg-{config.environment}-run",
             display_name=f"EMG Analyzer service ({config.environment})",
             opts=child,
