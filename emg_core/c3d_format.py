@@ -57,9 +57,11 @@ class _Reader:
         return self.data[pos : pos + n]
 
 
-def _printable(raw: bytes) -> str:
-    """Decode a name for messages and lookups; corrupted bytes become '?'."""
-    return "".join(c if c.isprintable() else "?" for c in raw.decode("latin-1")).strip()
+def _printable(raw: bytes, limit: int = 32) -> str:
+    """Decode a name for messages and lookups; corrupted bytes become '?'. Names are short in a
+    sound file: a long one is corruption, and only its start is worth showing."""
+    text = "".join(c if c.isprintable() else "?" for c in raw.decode("latin-1")).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _decode_values(raw: bytes, type_code: int, dims: list[int]) -> ParamValue:

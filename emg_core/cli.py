@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -131,7 +132,11 @@ def _run_analyze(args: argparse.Namespace) -> int:
                 from emg_core.plot import plot_report
 
                 out = _plot_path(args.plot, path, len(args.files))
-                plot_report(report, out)
+                try:
+                    plot_report(report, out)
+                except OSError as exc:
+                    print(f"emg analyze: error: --plot {out}: {exc.strerror}", file=sys.stderr)
+                    return EXIT_BAD_INPUT
                 print(f"plot written to {out}", file=sys.stderr)
             if not args.json:
                 print(format_report(report))
@@ -205,7 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help(sys.stderr)
         return EXIT_BAD_INPUT
-    return args.run(args)
+    try:
+        return args.run(args)
+    except BrokenPipeError:  # e.g. `emg analyze --json ... | head`: the reader left, fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

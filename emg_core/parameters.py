@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from emg_core.errors import ParameterError
 
+# Shown to clinicians in reports: no control characters, no bidirectional overrides.
+_HIDDEN_CHARACTERS = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 DEFAULT_MUSCLES = {"CH1": "left quadriceps", "CH2": "right quadriceps"}
 _WEIGHT_TOLERANCE = 1e-6
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ChannelOverrides(_Strict):
@@ -30,6 +33,13 @@ class ChannelOverrides(_Strict):
     mvc_pct: float | None = Field(None, gt=0, le=100)
     min_duration_ms: float | None = Field(None, ge=0, le=60_000)
     expected_contractions: int | None = Field(None, ge=1, le=1000)
+
+    @field_validator("muscle")
+    @classmethod
+    def _plain_text(cls, value: str | None) -> str | None:
+        if value is not None and _HIDDEN_CHARACTERS.search(value):
+            raise ValueError("must not contain control or text-direction characters")
+        return value
 
 
 class ScoreWeights(_Strict):
@@ -87,7 +97,7 @@ class AnalysisParameters(_Strict):
     envelope_threshold_pct: float = Field(10.0, gt=0, lt=100)
     min_contraction_s: float = Field(0.100, ge=0, le=60)
     merge_gap_s: float = Field(0.200, ge=0, le=60)
-    max_contraction_s: float = Field(10.0, gt=0, le=600)
+    max_contraction_s: float = Field(10.0, ge=0.5, le=600)
     # MVC and targets (session values; see `channels` for per-channel ones)
     mvc_value_v: float | None = Field(None, gt=0, lt=1)
     mvc_pct: float = Field(75.0, gt=0, le=100)
@@ -96,7 +106,7 @@ class AnalysisParameters(_Strict):
     expected_contractions: int = Field(12, ge=1, le=1000)
     channels: dict[str, ChannelOverrides] = Field(default_factory=dict, max_length=256)
     # Session context
-    rpe: int | None = Field(None, ge=0, le=10, description="post-session Borg CR-10")
+    rpe: int | None = Field(None, ge=0, le=10, strict=True, description="post-session Borg CR-10")
     bfr_pressure_pct_aop: float | None = Field(
         None, ge=0, le=200, description="blood-flow-restriction pressure, % of arterial occlusion"
     )
@@ -122,6 +132,11 @@ class AnalysisParameters(_Strict):
             )
         if self.min_channel_duration_s >= self.max_channel_duration_s:
             raise ValueError("min_channel_duration_s must be below max_channel_duration_s")
+        if self.min_contraction_s >= self.max_contraction_s:
+            raise ValueError(
+                f"min_contraction_s ({self.min_contraction_s:g}) must be below "
+                f"max_contraction_s ({self.max_contraction_s:g})"
+            )
         low, high = self.bfr_range_pct_aop
         if not 0 <= low <= high:
             raise ValueError(f"bfr_range_pct_aop ({low:g}, {high:g}) must be an ordered range")
@@ -176,8 +191,17 @@ SESSION_OPTIONS = {
 _KIND_NAMES = {float: "number", int: "whole number", str: "text", _flag: "true/false"}
 
 
+_ASCII_NUMBER = {
+    int: re.compile(r"[+-]?[0-9]+"),
+    float: re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"),
+}
+
+
 def _convert(option: str, kind: Callable[[str], object], text: str) -> object:
     try:
+        number = _ASCII_NUMBER.get(kind)  # type: ignore[call-overload]
+        if number is not None and not number.fullmatch(text.strip()):
+            raise ValueError  # int()/float() also take '1_0', '٥' and 'inf'
         return kind(text.strip())
     except ValueError:
         raise ValueError(f"{option}: {text!r} is not a {_KIND_NAMES[kind]}") from None

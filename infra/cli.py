@@ -20,7 +20,9 @@ def register_infra(commands: argparse._SubParsersAction) -> None:
         "or the Pulumi CLI; secrets are masked.",
     )
     plan.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml)")
-    plan.add_argument("--json", metavar="FILE", type=Path, help="write the normalised snapshot")
+    plan.add_argument(
+        "--json", metavar="FILE", help="write the normalised snapshot (- for standard output)"
+    )
     plan.add_argument("--quiet", action="store_true", help="no tree, only the summary line")
     plan.set_defaults(run=_run_plan)
 
@@ -53,32 +55,49 @@ def _run_plan(args: argparse.Namespace) -> int:
         plan = plan_stack(args.stack)
     except (StackConfigError, FileNotFoundError, ValueError) as exc:
         return _fail(str(exc))
-    if not args.quiet:
+    if not args.quiet and args.json != "-":
         print(render_tree(plan), end="")
     print(
         f"stack {args.stack}: {len(plan.run.resources)} resources, "
         f"{len(plan.run.outputs)} outputs, planned in {plan.seconds:.2f} s",
         file=sys.stderr,
     )
-    if args.json:
-        args.json.write_text(snapshot_json(plan), encoding="utf-8")
+    if args.json == "-":
+        print(snapshot_json(plan), end="")
+    elif args.json:
+        try:
+            Path(args.json).write_text(snapshot_json(plan), encoding="utf-8")
+        except OSError as exc:
+            return _fail(f"--json {args.json}: {exc.strerror}")
         print(f"snapshot written to {args.json}", file=sys.stderr)
     return 0
 
 
 def _run_outputs(args: argparse.Namespace) -> int:
+    from stacks.loader import load_stack_config
     from stacks.outputs import StackOutputs, StackOutputsError, render_env, render_json
 
     try:
+        environment = load_stack_config(args.stack).environment
         if args.source:
             text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
-            raw = json.loads(text)
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as exc:
+                return _fail(
+                    f"--from {args.source}: not `pulumi stack output --json` output ({exc.msg})"
+                )
         else:
             from infra.plan import plan_stack, snapshot
 
             raw = snapshot(plan_stack(args.stack))["outputs"]
         outputs = StackOutputs.from_stack(raw)
-    except (StackOutputsError, OSError, json.JSONDecodeError, ValueError) as exc:
+    except (StackOutputsError, OSError, ValueError) as exc:
         return _fail(str(exc))
+    if outputs.environment != environment:
+        return _fail(
+            f"these outputs are of a {outputs.environment} stack, "
+            f"not of {args.stack} ({environment})"
+        )
     print(render_env(outputs) if args.format == "env" else render_json(outputs), end="")
     return 0

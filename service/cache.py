@@ -111,6 +111,11 @@ class ReportCache:
         else:
             self._secrets = ()
 
+    @property
+    def enabled(self) -> bool:
+        """Configured with a Redis URL (whether or not Redis answers right now)."""
+        return self._client is not None
+
     def __repr__(self) -> str:
         state = "disabled" if self._client is None else "degraded" if self._failure else "ok"
         return f"ReportCache({state}, ttl_s={self._ttl_s}, timeout_s={self._timeout_s:g})"

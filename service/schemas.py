@@ -8,6 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+# Text we store or search for: no control characters (NUL breaks PostgreSQL and file paths).
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
 
 class SessionPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)

@@ -27,7 +27,8 @@ def _too_large(max_bytes: int) -> StorageError:
 def check_object_name(bucket: str, name: str) -> None:
     """Names come from webhook events: none may leave its bucket (``..``, ``/x``, ``\\``)."""
     parts = name.split("/")
-    if not name or name.startswith("/") or "\\" in name or ".." in parts or "" in parts:
+    control = any(ord(c) < 32 or ord(c) == 127 for c in name)
+    if not name or control or name.startswith("/") or "\\" in name or ".." in parts or "" in parts:
         raise StorageError(f"object name {name!r} points outside bucket {bucket!r}")
 
 

@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.schemas import PRINTABLE
 from service.store import NewSession
 
 SIGNATURE_HEADER = "x-supabase-signature"
@@ -30,8 +31,8 @@ class ObjectMetadata(BaseModel):
 
 class StorageObject(BaseModel):
     model_config = ConfigDict(extra="allow")
-    name: str = Field(min_length=1, max_length=1024)
-    bucket_id: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=1024, pattern=PRINTABLE)
+    bucket_id: str = Field(min_length=1, max_length=128, pattern=PRINTABLE)
     owner: str | None = None
     owner_id: str | None = None
     metadata: ObjectMetadata | None = None

@@ -62,6 +62,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InputError)
     async def _input_error(_: Request, exc: InputError) -> JSONResponse:
         code = next(c for kind, c in _CODES if isinstance(exc, kind))
+        log.info("input refused", extra={"code": code})  # the message may quote file content
         return error_response(422, code, str(exc))
 
     @app.exception_handler(RequestValidationError)

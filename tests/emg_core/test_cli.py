@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -402,3 +403,32 @@ def test_analyze_refuses_plot_path_in_missing_directory(
 
 def test_analyze_refuses_envelope_cutoff_above_nyquist(emg: EmgRuns) -> None:
     assert_refused(emg["cutoff_above_nyquist"], "envelope", "1000")
+
+
+def test_analyze_reports_an_unwritable_plot_target_without_traceback(tmp_path: Path) -> None:
+    emg = str(Path(sys.executable).with_name("emg"))
+    target = tmp_path / "a_folder.png"
+    target.mkdir()
+    result = subprocess.run(
+        [emg, "analyze", str(sample("0409")), "--plot", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"emg analyze: error: --plot {target}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_analyze_json_into_a_closed_pipe_exits_quietly() -> None:
+    emg = str(Path(sys.executable).with_name("emg"))
+    files = [str(sample(k)) for k in ("0409", "0160", "0881", "0578")]
+    producer = subprocess.Popen(
+        [emg, "analyze", "--json", *files], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert producer.stdout is not None
+    producer.stdout.read(10)
+    producer.stdout.close()  # like `| head -c 10`
+    _, stderr = producer.communicate(timeout=120)
+    assert b"Traceback" not in stderr
+    assert producer.returncode == 0

@@ -279,3 +279,29 @@ def test_for_channel_matches_channel_name_case_insensitively():
 
 def test_for_channel_has_no_muscle_for_unknown_channel_without_override():
     assert AnalysisParameters().for_channel("EMG7").muscle is None
+
+
+@pytest.mark.parametrize(
+    ("options", "base", "message"),
+    [
+        ({"rpe": ["٥"]}, None, "rpe: '٥' is not a whole number"),
+        ({"rpe": ["1_0"]}, None, "rpe: '1_0' is not a whole number"),
+        ({"game_max": ["inf"]}, None, "game_max: 'inf' is not a number"),
+        ({}, {"rpe": True}, "rpe: Input should be a valid integer (got True)"),
+        ({}, {"game_score_max": float("inf")}, "game_score_max: Input should be a finite number"),
+        (
+            {},
+            {"max_contraction_s": 0.6, "min_contraction_s": 1},
+            "min_contraction_s (1) must be below max_contraction_s (0.6)",
+        ),
+        (
+            {"muscle": ["CH1=left\u202equad"]},
+            None,
+            "channels.CH1.muscle: must not contain control or text-direction characters",
+        ),
+    ],
+)
+def test_parameters_refuse_lax_or_inconsistent_values(options, base, message) -> None:
+    with pytest.raises(ParameterError) as caught:
+        parameters_from_options(options, base=base)
+    assert message in str(caught.value)

@@ -137,3 +137,53 @@ def test_cli_stack_outputs_env_from_plan_and_from_pulumi_json(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["environment"] == "prod"
     assert "somethingElse" not in result.stdout
+
+
+def test_cli_plan_json_to_stdout_and_to_a_missing_folder(tmp_path) -> None:
+    result = subprocess.run(
+        [EMG, "infra", "plan", "--stack", "dev", "--json", "-"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == snapshot(plan_stack("dev"))
+    result = subprocess.run(
+        [
+            EMG,
+            "infra",
+            "plan",
+            "--stack",
+            "dev",
+            "--quiet",
+            "--json",
+            str(tmp_path / "no" / "x.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "emg: error: --json" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_stack_outputs_refuses_another_stacks_outputs_and_non_json(tmp_path) -> None:
+    prod_outputs = tmp_path / "prod.json"
+    prod_outputs.write_text(json.dumps(snapshot(plan_stack("prod"))["outputs"]))
+    result = subprocess.run(
+        [EMG, "stack", "outputs", "--stack", "dev", "--from", str(prod_outputs)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "these outputs are of a prod stack, not of dev (dev)" in result.stderr
+    result = subprocess.run(
+        [EMG, "stack", "outputs", "--stack", "dev", "--from", "-"],
+        input="not json",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--from -: not `pulumi stack output --json` output" in result.stderr

@@ -615,3 +615,14 @@ def test_chunked_body_over_the_limit_is_refused_with_413(small_server: Server) -
     )
 
     assert_error(response, 413, "file_too_large", "exceeds the limit")
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["offset=99999999999999999999", "offset=9223372036854775808", "patient_id=%00", "limit=0"],
+)
+def test_session_listing_refuses_out_of_range_queries_with_422(
+    client: httpx.Client, query: str
+) -> None:
+    response = client.get(f"/sessions?{query}")
+    assert_error(response, 422, "invalid_request")

@@ -339,3 +339,8 @@ def test_supabase_fetch_never_reaches_outside_bucket(
 
     assert data != SECRET_BYTES
     assert [p for p in storage_server.paths if not p.startswith(f"{PREFIX}{BUCKET}/")] == []
+
+
+def test_object_names_with_control_characters_never_reach_storage(local_root: Path) -> None:
+    with pytest.raises(StorageError, match="points outside bucket"):
+        LocalStorage(local_root).fetch(BUCKET, "P1/a\x00b.c3d", MiB)

@@ -308,3 +308,11 @@ def test_new_session_with_metadata_lacking_size_has_no_size() -> None:
     session = new_session(StorageObject.model_validate(record(metadata={"mimetype": "x/y"})))
 
     assert session.file_size is None
+
+
+@pytest.mark.parametrize("name", ["p\u0000/x.c3d", "p/\nx.c3d", "p/x\u007f.c3d"])
+def test_storage_event_refuses_control_characters_in_object_names(name: str) -> None:
+    with pytest.raises(ValidationError, match="should match pattern"):
+        StorageEvent.model_validate(
+            {"type": "INSERT", "table": "objects", "record": {"name": name, "bucket_id": "b"}}
+        )

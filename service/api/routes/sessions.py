@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import CurrentUser, StoreDep
 from service.api.errors import ApiError
 from service.db.models import SessionStatus, TherapySession
-from service.schemas import SessionPage, SessionPublic
+from service.schemas import PRINTABLE, SessionPage, SessionPublic
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
@@ -29,9 +29,9 @@ async def _visible_session(
 async def list_sessions(
     store: StoreDep,
     user: CurrentUser,
-    patient_id: Annotated[str | None, Query(max_length=128)] = None,
+    patient_id: Annotated[str | None, Query(max_length=128, pattern=PRINTABLE)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> SessionPage:
     """Therapy sessions, newest first (a user sees their own; administrators see all)."""
     owner = None if user is None or user.is_admin else user.id

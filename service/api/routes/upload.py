@@ -92,7 +92,8 @@ async def upload(
     # The file name is part of the report (and gives the recording time): part of the key too.
     key = cache.key(hashlib.sha256(data).hexdigest(), f"{filename}\n{params.model_dump_json()}")
     cached = await run_in_threadpool(cache.get, key)
-    metrics.cache_requests.labels("hit" if cached is not None else "miss").inc()
+    if cache.enabled:
+        metrics.cache_requests.labels("hit" if cached is not None else "miss").inc()
     if cached is not None:
         return Response(cached, media_type="application/json")
     started = time.perf_counter()

@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import SettingsDep, StoreDep
 from service.api.errors import ApiError
 from service.schemas import WebhookAnswer
+from service.sizes import size_text
 from service.webhooks import (
     SIGNATURE_HEADER,
     StorageEvent,
@@ -17,6 +18,7 @@ from service.webhooks import (
 )
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+MAX_EVENT_BYTES = 64 * 1024  # an object's row: a few hundred bytes; the rest would be abuse
 
 
 @router.post("/storage", response_model=WebhookAnswer, status_code=202)
@@ -28,6 +30,10 @@ async def storage_event(request: Request, settings: SettingsDep, store: StoreDep
             503, "webhooks_disabled", "webhooks are off: SUPABASE_WEBHOOK_SECRET is not set"
         )
     body = await request.body()
+    if len(body) > MAX_EVENT_BYTES:
+        raise ApiError(
+            413, "event_too_large", f"a storage event is at most {size_text(MAX_EVENT_BYTES)}"
+        )
     if not signature_valid(body, request.headers.get(SIGNATURE_HEADER), secret.get_secret_value()):
         raise ApiError(401, "bad_signature", f"missing or wrong {SIGNATURE_HEADER} header")
     try:
