@@ -297,7 +297,7 @@ def test_liveness_endpoints_answer_ok(prod: Stack, path: str) -> None:
 
 
 def test_readiness_is_ready_once_database_and_parser_are_up(prod: Stack) -> None:
-    assert ready(prod.client) == {"status": "ready", "reasons": []}
+    assert ready(prod.client) == {"status": "ready", "reasons": [], "cache": "ok"}
 
 
 def test_detailed_health_shows_each_dependency_with_latency_version_and_environment(

@@ -55,15 +55,22 @@ def liveness() -> dict[str, str]:
 
 
 @router.get("/readiness")
-async def readiness(request: Request, store: StoreDep) -> JSONResponse:
-    """Ready for traffic: database reachable and migrated, parser workers up (503 with reasons)."""
+async def readiness(request: Request, store: StoreDep, cache: CacheDep) -> JSONResponse:
+    """Ready for traffic: database reachable and migrated, parser workers up (503 with reasons).
+    The cache is reported but never makes an instance unready: without it the service answers
+    uncached (DESIGN.md), and taking instances out of rotation would turn that into an outage."""
     checks = {
         "database": await _database(store),
         "schema": _schema(request),
         "parser": await _parser(request, ping=False),
     }
     reasons = [f"{name}: {c['status']}" for name, c in checks.items() if c["status"] != "ok"]
-    body = {"status": "ready" if not reasons else "not_ready", "reasons": reasons}
+    cache_state = (await asyncio.to_thread(cache.status)).state
+    body = {
+        "status": "ready" if not reasons else "not_ready",
+        "reasons": reasons,
+        "cache": cache_state,
+    }
     return JSONResponse(body, status_code=200 if not reasons else 503)
 
 
