@@ -58,27 +58,17 @@ def _unavailable(what: str, exc: Exception) -> None:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
-    import uuid
+    from tests.utils.production import postgres_schema
 
-    from sqlalchemy import text
-
-    from service.db.engine import make_engine
-
-    admin = make_engine(PG_URL)
-    schema = f"test_{uuid.uuid4().hex[:12]}"
+    schema = postgres_schema(PG_URL)
     try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = schema.__enter__()
     except Exception as exc:
-        admin.dispose()
         _unavailable(f"PostgreSQL at {PG_URL}", exc)
-    separator = "&" if "?" in PG_URL else "?"
     try:
-        yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
+        yield url
     finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        schema.__exit__(None, None, None)
 
 
 @pytest.fixture

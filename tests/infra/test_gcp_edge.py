@@ -19,21 +19,23 @@ from infra.gcp.load_balancer import LoadBalancer, LoadBalancerArgs
 from infra.gcp.monitoring import Monitoring, MonitoringArgs
 from infra.mocks import ProgramRun, RegisteredResource
 from tests.infra.conftest import run_component
+from tests.infra.tokens import (
+    ADDRESS,
+    ALERT,
+    ARMOR,
+    BACKEND,
+    CERTIFICATE,
+    CHANNEL,
+    DASHBOARD,
+    FORWARDING_RULE,
+    HTTP_PROXY,
+    HTTPS_PROXY,
+    NEG,
+    SSL_POLICY,
+    UPTIME,
+    URL_MAP,
+)
 
-ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
-NEG = "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup"
-ARMOR = "gcp:compute/securityPolicy:SecurityPolicy"
-BACKEND = "gcp:compute/backendService:BackendService"
-URL_MAP = "gcp:compute/uRLMap:URLMap"
-CERTIFICATE = "gcp:compute/managedSslCertificate:ManagedSslCertificate"
-SSL_POLICY = "gcp:compute/sSLPolicy:SSLPolicy"
-HTTPS_PROXY = "gcp:compute/targetHttpsProxy:TargetHttpsProxy"
-HTTP_PROXY = "gcp:compute/targetHttpProxy:TargetHttpProxy"
-FORWARDING_RULE = "gcp:compute/globalForwardingRule:GlobalForwardingRule"
-CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
-UPTIME = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
-ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
-DASHBOARD = "gcp:monitoring/dashboard:Dashboard"
 SERVICE_NAME = "emg-api-7f3a2c1"
 REDIS_ID = "projects/emg-{stack}-1234/locations/europe-west4/instances/emg-cache"
 DOMAIN = {"dev": "api.dev.example.org", "prod": "api.example.org"}

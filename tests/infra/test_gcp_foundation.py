@@ -29,19 +29,21 @@ from infra.gcp.secrets import (
 from infra.labels import standard_labels, validate_labels
 from infra.mocks import ProgramRun, RecordingMonitor, RegisteredResource
 from tests.infra.conftest import run_component
+from tests.infra.tokens import (
+    ACCESS,
+    ADDRESS,
+    PEERING,
+    REDIS,
+    REPOSITORY,
+    SECRET,
+    SUBNET,
+    VERSION,
+    VPC,
+)
 
 ENVIRONMENTS = ("dev", "prod")
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's wire marker of a secret value
 
-REPOSITORY = "gcp:artifactregistry/repository:Repository"
-VPC = "gcp:compute/network:Network"
-SUBNET = "gcp:compute/subnetwork:Subnetwork"
-ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
-PEERING = "gcp:servicenetworking/connection:Connection"
-REDIS = "gcp:redis/instance:Instance"
-SECRET = "gcp:secretmanager/secret:Secret"
-VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
-ACCESS = "gcp:secretmanager/secretIamMember:SecretIamMember"
 # The types of this file that take labels (VPCs, subnets, IAM members and versions do not).
 LABELLED = (REPOSITORY, ADDRESS, REDIS, SECRET)
 # What prod protects against deletion (rule X2).

@@ -33,35 +33,37 @@ from infra.plan import Plan, plan_stack
 from stacks.config import SECRETS
 from stacks.loader import load_stack_config
 from stacks.outputs import ENV_NAMES, StackOutputs, secret_sign
+from tests.infra.tokens import (
+    ACCOUNT,
+    ALERT,
+    ARMOR,
+    BACKEND,
+    CERTIFICATE,
+    CHANNEL,
+    FORWARDING_RULE,
+    HTTP_PROXY,
+    HTTPS_PROXY,
+    IMAGE,
+    INVOKER,
+    NEG,
+    PEERING,
+    PLATFORM,
+    REDIS,
+    REPOSITORY,
+    SECRET,
+    SECRET_IAM,
+    SECRET_VERSION,
+    SERVICE,
+    SSL_POLICY,
+    UPTIME,
+    URL_MAP,
+)
 
 STACKS = ("dev", "prod")
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's wire marker of a secret value
 PLACEHOLDER = "plan-placeholder-"  # what plan_stack feeds the program as each app secret
 MOCK_REDIS_AUTH = "mock-redis-auth-string"  # infra.mocks: the Redis instance's authString
 
-PLATFORM = "emg:gcp:Platform"
-SERVICE = "gcp:cloudrunv2/service:Service"
-INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
-ACCOUNT = "gcp:serviceaccount/account:Account"
-REPOSITORY = "gcp:artifactregistry/repository:Repository"
-IMAGE = "docker:index/image:Image"
-REDIS = "gcp:redis/instance:Instance"
-PEERING = "gcp:servicenetworking/connection:Connection"
-SECRET = "gcp:secretmanager/secret:Secret"
-SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
-SECRET_IAM = "gcp:secretmanager/secretIamMember:SecretIamMember"
-NEG = "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup"
-ARMOR = "gcp:compute/securityPolicy:SecurityPolicy"
-BACKEND = "gcp:compute/backendService:BackendService"
-URL_MAP = "gcp:compute/uRLMap:URLMap"
-CERTIFICATE = "gcp:compute/managedSslCertificate:ManagedSslCertificate"
-SSL_POLICY = "gcp:compute/sSLPolicy:SSLPolicy"
-HTTPS_PROXY = "gcp:compute/targetHttpsProxy:TargetHttpsProxy"
-HTTP_PROXY = "gcp:compute/targetHttpProxy:TargetHttpProxy"
-FORWARDING_RULE = "gcp:compute/globalForwardingRule:GlobalForwardingRule"
-CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
-UPTIME = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
-ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
 
 LB_ONLY_INGRESS = {"INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", "INGRESS_TRAFFIC_INTERNAL_ONLY"}
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}

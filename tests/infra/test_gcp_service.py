@@ -18,9 +18,8 @@ from infra.gcp.service import LIVENESS_PATH, PORT, READINESS_PATH, CloudRunServi
 from infra.mocks import ProgramRun, RegisteredResource
 from stacks.config import SECRETS
 from tests.infra.conftest import run_component
+from tests.infra.tokens import IAM_MEMBER, SERVICE
 
-SERVICE = "gcp:cloudrunv2/service:Service"
-IAM_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 G5_SECRET_NAME = re.compile(r"(?i)pass|secret|token|key|auth")
 DIGEST = "europe-west4-docker.pkg.dev/emg-{stack}-1234/emg/api@sha256:" + "ab" * 32
 

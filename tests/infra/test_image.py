@@ -14,9 +14,9 @@ from infra.gcp.registry import Registry, RegistryArgs
 from infra.image import ImageArgs, ServiceImage, image_name
 from infra.labels import standard_labels
 from tests.infra.conftest import run_component
+from tests.infra.tokens import IMAGE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-IMAGE = "docker:index/image:Image"
 URL = "europe-west4-docker.pkg.dev/emg-analyzer-dev/emg-dev"
 
 
