@@ -23,6 +23,7 @@ def read_c3d(
     pool: ParserPool,
     *,
     filename: str | None = None,
+    sha256: str | None = None,
 ) -> Recording:
     """Read a recording.
 
@@ -34,6 +35,9 @@ def read_c3d(
         Supervised parser workers; the parse never runs in this process.
     filename : str, optional
         Name to report (and to read the recording time from) when ``source`` is bytes.
+    sha256 : str, optional
+        The content's hex SHA-256 when the caller has already computed it (uploads up to
+        100 MiB are hashed once, not twice).
 
     Raises
     ------
@@ -67,7 +71,7 @@ def read_c3d(
         )
     return Recording(
         filename=name,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256 or hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),
         info=recording_info(name, parsed.parameters, layout.analog_rate_hz, layout.analog_samples),
         channels=pair_channels(list(layout.analog_labels), parsed.analogs),

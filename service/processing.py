@@ -17,10 +17,10 @@ def warm_up() -> None:
 
 
 def analyse_upload(
-    data: bytes, filename: str, params: AnalysisParameters, pool: ParserPool
+    data: bytes, filename: str, sha256: str, params: AnalysisParameters, pool: ParserPool
 ) -> SessionReport:
     """Blocking: call from a worker thread. Raises `emg_core.errors.InputError` for bad files."""
     from emg_core.analysis import analyze
     from emg_core.read import read_c3d
 
-    return analyze(read_c3d(data, pool, filename=filename), params)
+    return analyze(read_c3d(data, pool, filename=filename, sha256=sha256), params)

@@ -102,7 +102,7 @@ class SessionWorker:
         try:
             report = await asyncio.wait_for(
                 asyncio.to_thread(
-                    analyse_upload, data, session.file_name, AnalysisParameters(), pool
+                    analyse_upload, data, session.file_name, file_hash, AnalysisParameters(), pool
                 ),
                 settings.processing_timeout,
             )

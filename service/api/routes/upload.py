@@ -90,7 +90,8 @@ async def upload(
     params = parameters_from_options(options, base=_parameters_document(parameters))
     data = await _read_limited(file, settings.max_file_size)
     # The file name is part of the report (and gives the recording time): part of the key too.
-    key = cache.key(hashlib.sha256(data).hexdigest(), f"{filename}\n{params.model_dump_json()}")
+    file_hash = hashlib.sha256(data).hexdigest()
+    key = cache.key(file_hash, f"{filename}\n{params.model_dump_json()}")
     cached = await run_in_threadpool(cache.get, key)
     if cache.enabled:
         metrics.cache_requests.labels("hit" if cached is not None else "miss").inc()
@@ -100,7 +101,7 @@ async def upload(
     outcome = "failed"
     try:
         report = await asyncio.wait_for(
-            run_in_threadpool(analyse_upload, data, filename, params, pool),
+            run_in_threadpool(analyse_upload, data, filename, file_hash, params, pool),
             settings.processing_timeout,
         )
         outcome = "completed"
