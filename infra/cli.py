@@ -6,6 +6,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from infra.plan import Plan
 
 EXIT_BAD_INPUT = 2
 
@@ -24,6 +28,13 @@ def register_infra(commands: argparse._SubParsersAction) -> None:
         "--json", metavar="FILE", help="write the normalised snapshot (- for standard output)"
     )
     plan.add_argument("--quiet", action="store_true", help="no tree, only the summary line")
+    plan.add_argument(
+        "--policy",
+        action="store_true",
+        help="evaluate the security rules; exit 1 on any blocking (mandatory) finding",
+    )
+    plan.add_argument("--findings", metavar="FILE", help="with --policy: findings as JSON")
+    plan.add_argument("--sarif", metavar="FILE", help="with --policy: findings as SARIF 2.1.0")
     plan.set_defaults(run=_run_plan)
 
 
@@ -51,6 +62,8 @@ def _run_plan(args: argparse.Namespace) -> int:
     from infra.plan import plan_stack, render_tree, snapshot_json
     from stacks.errors import StackConfigError
 
+    if (args.findings or args.sarif) and not args.policy:
+        return _fail("--findings and --sarif need --policy")
     try:
         plan = plan_stack(args.stack)
     except (StackConfigError, FileNotFoundError, ValueError) as exc:
@@ -64,13 +77,37 @@ def _run_plan(args: argparse.Namespace) -> int:
     )
     if args.json == "-":
         print(snapshot_json(plan), end="")
-    elif args.json:
-        try:
-            Path(args.json).write_text(snapshot_json(plan), encoding="utf-8")
-        except OSError as exc:
-            return _fail(f"--json {args.json}: {exc.strerror}")
-        print(f"snapshot written to {args.json}", file=sys.stderr)
-    return 0
+    elif args.json and (problem := _write(args.json, snapshot_json(plan), "--json")):
+        return _fail(problem)
+    return _run_policy(args, plan) if args.policy else 0
+
+
+def _write(path: str, text: str, option: str) -> str | None:
+    """Write ``text`` to ``path``; the problem, if any, as a one-line message."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        return f"{option} {path}: {exc.strerror}"
+    print(f"{option}: written to {path}", file=sys.stderr)
+    return None
+
+
+def _run_policy(args: argparse.Namespace, plan: Plan) -> int:
+    from infra.policy.engine import Context
+    from infra.policy.gcp_rules import GCP_RULES
+    from infra.policy.offline import check_plan
+    from infra.policy.report import findings_json, render_text, sarif
+    from stacks.loader import load_stack_config, stack_file
+
+    report = check_plan(plan, Context(args.stack, load_stack_config(args.stack).environment))
+    print(render_text(report), end="", file=sys.stderr if args.json == "-" else sys.stdout)
+    for path, text, option in (
+        (args.findings, findings_json(report), "--findings"),
+        (args.sarif, sarif(report, GCP_RULES, stack_file(args.stack).name), "--sarif"),
+    ):
+        if path and (problem := _write(path, text, option)):
+            return _fail(problem)
+    return 1 if report.blocking else 0
 
 
 def _run_outputs(args: argparse.Namespace) -> int:
