@@ -23,7 +23,7 @@ def register_infra(commands: argparse._SubParsersAction) -> None:
         description="Print the resource tree and outputs of a stack without cloud credentials "
         "or the Pulumi CLI; secrets are masked.",
     )
-    plan.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml)")
+    plan.add_argument("--stack", help="stack name (Pulumi.<stack>.yaml); required")
     plan.add_argument(
         "--json", metavar="FILE", help="write the normalised snapshot (- for standard output)"
     )
@@ -36,6 +36,21 @@ def register_infra(commands: argparse._SubParsersAction) -> None:
     plan.add_argument("--findings", metavar="FILE", help="with --policy: findings as JSON")
     plan.add_argument("--sarif", metavar="FILE", help="with --policy: findings as SARIF 2.1.0")
     plan.set_defaults(run=_run_plan)
+    plan_actions = plan.add_subparsers(title="actions", metavar="ACTION", required=False)
+    diff = plan_actions.add_parser(
+        "diff",
+        help="compare two plan snapshots (--json) as Markdown for a pull-request comment",
+        description="Resources added, removed, replaced or changed (with the properties), "
+        "output changes, and new and fixed policy findings; one line when nothing changed.",
+    )
+    diff.add_argument("base", metavar="BASE.json", help="snapshot of the base branch")
+    diff.add_argument("head", metavar="HEAD.json", help="snapshot of the pull request")
+    diff.add_argument(
+        "--stack", dest="diff_stack", help="name in the comment (default: the head snapshot's)"
+    )
+    diff.add_argument("--base-findings", metavar="FILE", help="findings JSON of the base")
+    diff.add_argument("--head-findings", metavar="FILE", help="findings JSON of the head")
+    diff.set_defaults(run=_run_plan_diff)
 
 
 def register_stack(commands: argparse._SubParsersAction) -> None:
@@ -62,6 +77,8 @@ def _run_plan(args: argparse.Namespace) -> int:
     from infra.plan import plan_stack, render_tree, snapshot_json
     from stacks.errors import StackConfigError
 
+    if not args.stack:
+        return _fail("infra plan: the following arguments are required: --stack")
     if (args.findings or args.sarif) and not args.policy:
         return _fail("--findings and --sarif need --policy")
     try:
@@ -80,6 +97,46 @@ def _run_plan(args: argparse.Namespace) -> int:
     elif args.json and (problem := _write(args.json, snapshot_json(plan), "--json")):
         return _fail(problem)
     return _run_policy(args, plan) if args.policy else 0
+
+
+def _read_json(path: str, what: str) -> object:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{what} {path}: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
+        raise ValueError(f"{what} {path}: not JSON ({reason})") from None
+
+
+def _run_plan_diff(args: argparse.Namespace) -> int:
+    from infra.plan_diff import diff_snapshots, render_markdown
+
+    try:
+        base, head = _read_json(args.base, "base"), _read_json(args.head, "head")
+        findings = [
+            _read_json(path, option) if path else None
+            for path, option in (
+                (args.base_findings, "--base-findings"),
+                (args.head_findings, "--head-findings"),
+            )
+        ]
+        diff = diff_snapshots(base, head, *findings)  # type: ignore[arg-type]
+    except ValueError as exc:
+        message = str(exc)
+        for label, path in (
+            ("base findings", args.base_findings),
+            ("head findings", args.head_findings),
+            ("base", args.base),
+            ("head", args.head),
+        ):
+            if message.startswith(f"{label}: "):  # name the file the problem is in
+                message = f"{label} {path}: {message.removeprefix(f'{label}: ')}"
+                break
+        return _fail(message)
+    stack = args.diff_stack or head.get("stack") or base.get("stack") or "unknown"  # type: ignore[union-attr]
+    print(render_markdown(diff, str(stack)), end="")
+    return 0
 
 
 def _write(path: str, text: str, option: str) -> str | None:
