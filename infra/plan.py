@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from infra.mocks import ProgramRun, RegisteredResource, run_program
+from infra.policy.engine import SECRET_SIG
 from stacks.config import SECRETS
 from stacks.errors import NAMESPACE
 from stacks.loader import PROJECT_ROOT, load_stack_config, pulumi_text, read_stack_file, stack_file
 
 MASK = "[secret]"
 PLAN_IMAGE_TAG = "plan"
-_SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how Pulumi marks a secret value on the wire
 SNAPSHOT_VERSION = 1
 
 
@@ -66,7 +66,7 @@ def masked(value: Any) -> Any:
     """``value`` with every secret replaced by ``[secret]`` and the checkout's own path by
     ``<repo>`` (the image build context), so a snapshot is the same on every machine."""
     if isinstance(value, dict):
-        if _SECRET_SIG in value:
+        if SECRET_SIG in value:
             return MASK
         return {k: masked(v) for k, v in sorted(value.items())}
     if isinstance(value, list | tuple):
@@ -115,14 +115,19 @@ def snapshot_json(plan: Plan) -> str:
     return json.dumps(snapshot(plan), indent=2, sort_keys=True) + "\n"
 
 
-def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaves by dotted path; lists of objects by index, lists of plain values whole."""
     if isinstance(value, dict) and value:
-        return [
-            kv for k, v in value.items() for kv in _flatten(v, f"{prefix}.{k}" if prefix else k)
-        ]
-    if isinstance(value, list) and value and any(isinstance(v, dict | list) for v in value):
-        return [kv for i, v in enumerate(value) for kv in _flatten(v, f"{prefix}[{i}]")]
-    return [(prefix, value)]
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        out = {}
+        for i, v in enumerate(value):
+            out.update(flatten(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: value}
 
 
 def render_tree(plan: Plan, max_value: int = 90) -> str:
@@ -138,7 +143,7 @@ def render_tree(plan: Plan, max_value: int = 90) -> str:
         for entry in children.get(parent, []):
             flags = " [protect]" if entry.get("protect") else ""
             lines.append(f"{'  ' * depth}+ {entry['type']}  {entry['name']}{flags}")
-            for key, value in _flatten(entry["inputs"]) if entry.get("inputs") else []:
+            for key, value in flatten(entry["inputs"]).items() if entry.get("inputs") else []:
                 text = json.dumps(value) if not isinstance(value, str) else value
                 text = text if len(text) <= max_value else text[: max_value - 1] + "…"
                 lines.append(f"{'  ' * (depth + 2)}{key} = {text}")

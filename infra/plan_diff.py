@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.plan import SNAPSHOT_VERSION
+from infra.plan import SNAPSHOT_VERSION, flatten
 
 MARKER = "<!-- emg-plan-diff:{stack} -->"
 MAX_VALUE = 80  # characters of one value in a table cell
@@ -89,23 +89,8 @@ def _resources(snapshot: Any, side: str) -> dict[Key, dict[str, Any]]:
     return entries
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Leaves by dotted path; lists of objects by index, lists of plain values whole."""
-    if isinstance(value, dict) and value:
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
-        out = {}
-        for i, v in enumerate(value):
-            out.update(_flatten(v, f"{prefix}[{i}]"))
-        return out
-    return {prefix: value}
-
-
 def _properties(entry: dict[str, Any]) -> dict[str, Any]:
-    props = _flatten(entry.get("inputs") or {}, "")
+    props = flatten(entry.get("inputs") or {}, "")
     props.pop("", None)  # no inputs at all (a component)
     for flag in ("protect", "retainOnDelete"):
         if entry.get(flag):

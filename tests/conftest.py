@@ -6,6 +6,7 @@ that need it skip with a visible reason when it is absent, except under CI=true 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,15 +61,12 @@ def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
     from tests.utils.production import postgres_schema
 
-    schema = postgres_schema(PG_URL)
-    try:
-        url = schema.__enter__()
-    except Exception as exc:
-        _unavailable(f"PostgreSQL at {PG_URL}", exc)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        try:
+            url = cleanup.enter_context(postgres_schema(PG_URL))
+        except Exception as exc:
+            _unavailable(f"PostgreSQL at {PG_URL}", exc)
         yield url
-    finally:
-        schema.__exit__(None, None, None)
 
 
 @pytest.fixture

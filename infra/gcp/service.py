@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.policy.gcp_rules import DEFAULT_COMPUTE_SA
 from stacks.config import SECRET_NAME, SECRETS
 
 PORT = 8080
@@ -44,7 +45,6 @@ _RESERVED_ENV = frozenset({"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"}
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _CPU = re.compile(r"[0-9]+(\.[0-9]+)?|[0-9]+m")
 _MEMORY = re.compile(r"[0-9]+(Mi|Gi)")
-_DEFAULT_COMPUTE_SA = re.compile(r".*-compute@developer\.gserviceaccount\.com")
 # Secret whatever their name says: the stack's application secrets (DATABASE_URL holds a
 # password) and the Redis URL (holds the AUTH string).
 _ALWAYS_SECRET = frozenset({s.env_var for s in SECRETS} | {"REDIS_URL"})
@@ -106,7 +106,7 @@ def _validate(args: ServiceArgs) -> None:
         raise ValueError(f"{args.cpu=} must be a CPU count like '1', '2' or '1000m'")
     if not _MEMORY.fullmatch(args.memory):
         raise ValueError(f"{args.memory=} must be a size like '512Mi' or '2Gi'")
-    if isinstance(args.service_account_email, str) and _DEFAULT_COMPUTE_SA.fullmatch(
+    if isinstance(args.service_account_email, str) and DEFAULT_COMPUTE_SA.fullmatch(
         args.service_account_email
     ):
         raise ValueError(

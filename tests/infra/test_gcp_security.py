@@ -30,6 +30,7 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from infra.mocks import RegisteredResource
 from infra.plan import Plan, plan_stack
+from infra.policy.engine import SECRET_SIG
 from stacks.config import SECRETS
 from stacks.loader import load_stack_config
 from stacks.outputs import ENV_NAMES, StackOutputs, secret_sign
@@ -60,7 +61,6 @@ from tests.infra.tokens import (
 )
 
 STACKS = ("dev", "prod")
-SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's wire marker of a secret value
 PLACEHOLDER = "plan-placeholder-"  # what plan_stack feeds the program as each app secret
 MOCK_REDIS_AUTH = "mock-redis-auth-string"  # infra.mocks: the Redis instance's authString
 
