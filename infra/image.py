@@ -2,19 +2,20 @@
 
 Why by digest: ``image_ref`` is the pushed image's ``repo_digest``
 (``<registry>/<repo>/emg-service@sha256:...``), so every build that changes the image changes
-what Cloud Run runs (a new revision), and a tag can never be re-pointed under a running service
-(security table G8).
+what Cloud Run or ECS runs (a new revision or deployment), and a tag can never be re-pointed
+under a running service (security table G8).
 
 Why these checks: the image name must begin with the registry host, or Docker pushes to Docker
-Hub and fails; Cloud Run runs linux/amd64 images only, so that is what is built, even on an
-arm64 laptop. Pulumi-docker (>= 4.1) resolves a relative ``dockerfile`` against the program's
+Hub and fails; Cloud Run runs linux/amd64 images only (and the Fargate task asks for X86_64),
+so that is what is built, even on an arm64 laptop. Pulumi-docker (>= 4.1) resolves a relative ``dockerfile`` against the program's
 working directory (``infra/`` under ``main: infra/``), not the build context, so the component
 hands it an absolute path.
 
-Registry authentication is not done here. Where ``pulumi up`` runs, Docker needs a credential
-helper for Artifact Registry: ``gcloud auth configure-docker <location>-docker.pkg.dev``
-(in CI, after ``google-github-actions/auth``). No key or token passes through the program or
-its state.
+Registry authentication: ECR hands the program short-lived push credentials (``registry``,
+kept secret by Pulumi). For Artifact Registry none pass through the program or its state:
+where ``pulumi up`` runs, Docker needs the credential helper
+(``gcloud auth configure-docker <location>-docker.pkg.dev``; in CI, after
+``google-github-actions/auth``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class ImageArgs:
     dockerfile: str  # relative to context, e.g. "service/Dockerfile"
     tag: str  # the commit being deployed, or "latest" for a plan
     platform: str = "linux/amd64"
+    registry: docker.RegistryArgs | None = None  # push credentials, when the registry gives any
 
     def __post_init__(self) -> None:
         if not _TAG.fullmatch(self.tag):
@@ -48,7 +50,7 @@ class ImageArgs:
                 "not starting with '.' or '-'"
             )
         if self.platform not in PLATFORMS:
-            raise ValueError(f"platform {self.platform!r} must be one of {PLATFORMS} (Cloud Run)")
+            raise ValueError(f"platform {self.platform!r} must be one of {PLATFORMS}")
         context = Path(self.context)
         if not context.is_absolute() or not context.is_dir():
             raise ValueError(f"context {self.context!r} must be an absolute path to a directory")
@@ -91,6 +93,7 @@ class ServiceImage(pulumi.ComponentResource):
                 platform=args.platform,
             ),
             skip_push=False,
+            registry=args.registry,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.image_ref = image.repo_digest

@@ -61,10 +61,89 @@ def _digest(text: str) -> str:
 
 
 _COMPUTE_API = "https://www.googleapis.com/compute/v1"
+AWS_ACCOUNT = "123456789012"
+AWS_REGION = "eu-west-1"
+# The few AWS services whose ARNs have no region part.
+_GLOBAL_SERVICES = frozenset({"iam", "route53", "cloudfront"})
+
+
+def aws_arn(type_token: str, name: str, region: str = AWS_REGION) -> str:
+    """A plausible ARN for a resource of ``type_token`` named ``name``: it ends in
+    ``/<name>`` (``:<name>`` for secrets), so rules can tie references to resources by name."""
+    module, _, kind = type_token.removeprefix("aws:").partition(":")
+    service = module.split("/")[0]
+    service = {
+        "lb": "elasticloadbalancing",
+        "cloudwatch": "logs" if kind == "LogGroup" else "cloudwatch",
+    }.get(service, service)
+    region = "" if service in _GLOBAL_SERVICES else region
+    if service == "secretsmanager":
+        return f"arn:aws:secretsmanager:{region}:{AWS_ACCOUNT}:secret:{name}"
+    return f"arn:aws:{service}:{region}:{AWS_ACCOUNT}:{kind[0].lower() + kind[1:]}/{name}"
+
+
+def _aws_computed(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+    """What AWS computes for the resources whose outputs the AWS platform reads; every AWS
+    resource also gets an ARN."""
+    name, inputs = args.name, args.inputs
+    arn = aws_arn(args.typ, name)
+    outputs: dict[str, Any] = {"arn": arn}
+    match args.typ:
+        case "aws:ecr/repository:Repository":
+            repo = inputs.get("name", name)
+            host = f"{AWS_ACCOUNT}.dkr.ecr.{AWS_REGION}.amazonaws.com"
+            outputs |= {"repositoryUrl": f"{host}/{repo}", "registryId": AWS_ACCOUNT}
+        case "aws:kms/key:Key":
+            outputs |= {"keyId": _digest(name)[:32]}
+        case "aws:ec2/vpc:Vpc" | "aws:ec2/subnet:Subnet" | "aws:ec2/securityGroup:SecurityGroup":
+            prefix = {"Vpc": "vpc", "Subnet": "subnet", "SecurityGroup": "sg"}[
+                args.typ.rsplit(":", 1)[-1]
+            ]
+            outputs |= {"id": f"{prefix}-{_digest(name)[:17]}"}
+        case "aws:lb/loadBalancer:LoadBalancer":
+            suffix = f"app/{inputs.get('name', name)}/{_digest(name)[:16]}"
+            outputs |= {
+                "arnSuffix": suffix,
+                "dnsName": f"{inputs.get('name', name)}-1234567890.{AWS_REGION}.elb.amazonaws.com",
+                "zoneId": "Z32O12XQLNTSW2",
+            }
+        case "aws:lb/targetGroup:TargetGroup":
+            outputs |= {"arnSuffix": f"targetgroup/{inputs.get('name', name)}/{_digest(name)[:16]}"}
+        case "aws:acm/certificate:Certificate":
+            domain = inputs.get("domainName", "example.org")
+            outputs |= {
+                "domainValidationOptions": [
+                    {
+                        "domainName": domain,
+                        "resourceRecordName": f"_{_digest(domain)[:32]}.{domain}.",
+                        "resourceRecordType": "CNAME",
+                        "resourceRecordValue": f"_{_digest(name)[:32]}.acm-validations.aws.",
+                    }
+                ]
+            }
+        case "aws:acm/certificateValidation:CertificateValidation":
+            outputs |= {"certificateArn": inputs.get("certificateArn", arn)}
+        case "aws:elasticache/replicationGroup:ReplicationGroup":
+            group = inputs.get("replicationGroupId", name)
+            outputs |= {
+                "primaryEndpointAddress": f"master.{group}.abcdef.euw1.cache.amazonaws.com",
+                "port": 6379,
+            }
+        case "aws:ecs/cluster:Cluster" | "aws:ecs/service:Service":
+            outputs |= {"name": inputs.get("name", name)}
+        case "aws:route53/record:Record":
+            outputs |= {"fqdn": str(inputs.get("name", name)).rstrip(".")}
+        case "aws:cloudwatch/dashboard:Dashboard":
+            outputs |= {"dashboardArn": arn}
+        case "aws:secretsmanager/secretVersion:SecretVersion":
+            outputs |= {"versionId": _digest(name)[:32]}
+    return outputs
 
 
 def _computed(args: pulumi_mocks.MockResourceArgs, project: str) -> dict[str, Any]:
     """Outputs a real provider would compute, for the types whose outputs the program reads."""
+    if args.typ.startswith("aws:"):
+        return _aws_computed(args)
     name, inputs = args.name, args.inputs
     region = inputs.get("location") or inputs.get("region") or "europe-west4"
     gcp_project = inputs.get("project") or project
@@ -150,11 +229,33 @@ class PlanMocks(pulumi.runtime.Mocks):
         outputs.setdefault("id", f"{args.name}-id")
         return outputs["id"] if isinstance(outputs["id"], str) else f"{args.name}-id", outputs
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list | None]:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list]:
+        # The second item lists check failures; the mock monitor iterates it, so never None.
         if args.token == "gcp:organizations/getProject:getProject":
             project = args.args.get("projectId") or self.project
-            return {"projectId": project, "number": "123456789012", "name": project}, None
-        return {}, None
+            return {"projectId": project, "number": "123456789012", "name": project}, []
+        match args.token:
+            case "aws:index/getAvailabilityZones:getAvailabilityZones":
+                zones = [f"{AWS_REGION}{letter}" for letter in "abc"]
+                return {"names": zones, "zoneIds": ["euw1-az1", "euw1-az2", "euw1-az3"]}, []
+            case "aws:index/getCallerIdentity:getCallerIdentity":
+                return {"accountId": AWS_ACCOUNT, "arn": f"arn:aws:iam::{AWS_ACCOUNT}:root"}, []
+            case "aws:index/getRegion:getRegion":
+                return {"name": AWS_REGION, "region": AWS_REGION}, []
+            case "aws:index/getPartition:getPartition":
+                return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, []
+            case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+                host = f"https://{AWS_ACCOUNT}.dkr.ecr.{AWS_REGION}.amazonaws.com"
+                return {
+                    "userName": "AWS",
+                    "password": "mock-ecr-password",
+                    "proxyEndpoint": host,
+                    "authorizationToken": "QVdTOm1vY2s=",
+                }, []
+            case "aws:elb/getServiceAccount:getServiceAccount":
+                account = "arn:aws:iam::156460612806:root"  # eu-west-1's ELB account
+                return {"arn": account, "id": "156460612806"}, []
+        return {}, []
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

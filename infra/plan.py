@@ -16,7 +16,7 @@ from typing import Any
 
 from infra.mocks import ProgramRun, RegisteredResource, run_program
 from infra.policy.engine import SECRET_SIG
-from stacks.config import SECRETS
+from stacks.config import secrets_for
 from stacks.errors import NAMESPACE
 from stacks.loader import PROJECT_ROOT, load_stack_config, pulumi_text, read_stack_file, stack_file
 
@@ -28,13 +28,16 @@ SNAPSHOT_VERSION = 1
 @dataclass(frozen=True)
 class Plan:
     stack: str
+    cloud: str
+    environment: str
     run: ProgramRun
     seconds: float
 
 
-def _config_for_runtime(stack: str, root: Path) -> tuple[dict[str, str], list[str]]:
+def _config_for_runtime(stack: str, root: Path, cloud: str) -> tuple[dict[str, str], list[str]]:
     """The stack file's plain settings as Pulumi hands them to a program (text; JSON for lists),
-    plus a placeholder for every application secret (the plan never sees real ones)."""
+    on ``cloud``, plus a placeholder for every secret of that cloud (the plan never sees real
+    ones)."""
     config: dict[str, str] = {}
     for key, value in read_stack_file(stack_file(stack, root)).items():
         full = key if ":" in str(key) else f"{NAMESPACE}:{key}"
@@ -42,24 +45,35 @@ def _config_for_runtime(stack: str, root: Path) -> tuple[dict[str, str], list[st
             continue
         text = pulumi_text(value)
         config[full] = text if isinstance(text, str) else json.dumps(text)
-    secret_keys = [f"{NAMESPACE}:{s.key}" for s in SECRETS]
+    config[f"{NAMESPACE}:cloud"] = cloud
+    secret_keys = [f"{NAMESPACE}:{s.key}" for s in secrets_for(cloud)]
     for key in secret_keys:
         config[key] = f"plan-placeholder-{key.rpartition(':')[2]}"
     return config, secret_keys
 
 
-def plan_stack(stack: str, root: Path = PROJECT_ROOT) -> Plan:
-    """Run the program for ``stack`` under mocks. Bad configuration raises StackConfigError
-    (naming key, value and rule) before anything runs."""
+def plan_stack(stack: str, root: Path = PROJECT_ROOT, cloud: str | None = None) -> Plan:
+    """Run the program for ``stack`` under mocks, on ``cloud`` if given (else the stack's own).
+    Bad configuration raises StackConfigError (naming key, value and rule) before anything
+    runs."""
     from infra.program import main
 
-    load_stack_config(stack, root)  # refuse bad configuration with the offline loader's words
-    config, secret_keys = _config_for_runtime(stack, root)
+    # Refuse bad configuration with the offline loader's words.
+    stack_config = load_stack_config(stack, root)
+    if cloud is not None and cloud != stack_config.cloud:
+        stack_config = stack_config.on_cloud(cloud, source=stack_file(stack, root).name)  # type: ignore[arg-type]
+    config, secret_keys = _config_for_runtime(stack, root, stack_config.cloud)
     started = time.perf_counter()
     run = run_program(
         lambda: main(image_tag=PLAN_IMAGE_TAG), stack=stack, config=config, secret_keys=secret_keys
     )
-    return Plan(stack=stack, run=run, seconds=time.perf_counter() - started)
+    return Plan(
+        stack=stack,
+        cloud=stack_config.cloud,
+        environment=stack_config.environment,
+        run=run,
+        seconds=time.perf_counter() - started,
+    )
 
 
 def masked(value: Any) -> Any:
@@ -137,7 +151,7 @@ def render_tree(plan: Plan, max_value: int = 90) -> str:
     children: dict[str | None, list[dict[str, Any]]] = {}
     for entry in data["resources"]:
         children.setdefault(entry["parent"], []).append(entry)
-    lines = [f"Plan of stack {plan.stack}: {len(data['resources'])} resources"]
+    lines = [f"Plan of stack {plan.stack} on {plan.cloud}: {len(data['resources'])} resources"]
 
     def walk(parent: str | None, depth: int) -> None:
         for entry in children.get(parent, []):

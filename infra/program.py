@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pulumi
 
+from infra.platform import Platform, PlatformArgs
 from stacks.loader import load_pulumi_secrets, load_pulumi_stack_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -19,18 +20,25 @@ def default_image_tag() -> str:
     return os.environ.get("EMG_IMAGE_TAG") or os.environ.get("GITHUB_SHA", "")[:12] or "dev"
 
 
+def build_platform(name: str, args: PlatformArgs) -> Platform:
+    """The platform component of the stack's cloud (each cloud's SDK is imported only when
+    used: a GCP plan never loads pulumi_aws)."""
+    if args.config.cloud == "aws":
+        from infra.aws.platform import AwsPlatform
+
+        return AwsPlatform(name, args)
+    from infra.gcp.platform import GcpPlatform
+
+    return GcpPlatform(name, args)
+
+
 def main(image_tag: str | None = None) -> None:
     config = load_pulumi_stack_config()
-    secrets = load_pulumi_secrets()
-    if config.cloud != "gcp":
-        raise ValueError(f"emg-analyzer:cloud ({config.cloud}) is not deployable yet: only gcp is")
-    from infra.gcp.platform import GcpPlatform, PlatformArgs
-
-    platform = GcpPlatform(
+    platform = build_platform(
         "emg",
         PlatformArgs(
             config=config,
-            secrets=secrets,
+            secrets=load_pulumi_secrets(config.cloud),
             image_context=str(REPO_ROOT),
             image_tag=image_tag or default_image_tag(),
         ),

@@ -60,7 +60,26 @@ SECRETS: tuple[SecretSetting, ...] = (
         "supabaseServiceKey", "SUPABASE_SERVICE_KEY", "reads recordings from Supabase Storage"
     ),
 )
-SECRET_KEYS = frozenset(s.key for s in SECRETS)
+# Secrets only one cloud's platform needs (GCP's Memorystore generates its own AUTH string).
+CLOUD_SECRETS: dict[str, tuple[SecretSetting, ...]] = {
+    "gcp": (),
+    "aws": (
+        SecretSetting(
+            "redisAuthToken",
+            "REDIS_AUTH_TOKEN",
+            "ElastiCache AUTH token: 16-128 printable characters, no '@', '\"' or '/'",
+        ),
+    ),
+}
+SECRET_KEYS = frozenset(s.key for s in SECRETS) | frozenset(
+    s.key for extra in CLOUD_SECRETS.values() for s in extra
+)
+
+
+def secrets_for(cloud: str) -> tuple[SecretSetting, ...]:
+    """The secrets a stack on ``cloud`` must have set."""
+    return SECRETS + CLOUD_SECRETS[cloud]
+
 
 # Names that hold secrets whatever they are called (the policy rule G5 uses the same words).
 SECRET_NAME = re.compile(r"(?i)pass|secret|token|key|auth|credential|private")
@@ -82,6 +101,7 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, object]] = {
         "redisTier": "BASIC",
         "redisMemoryGb": 1,
         "deletionProtection": False,
+        "awsRedisNodeType": "cache.t4g.micro",
     },
     # Always one warm instance, highly available cache, nothing deleted by accident.
     "prod": {
@@ -92,12 +112,17 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, object]] = {
         "redisTier": "STANDARD_HA",
         "redisMemoryGb": 1,
         "deletionProtection": True,
+        "awsRedisNodeType": "cache.t4g.small",
     },
 }
 
 _GCP_PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 _GCP_REGION = re.compile(r"[a-z]+-[a-z]+[0-9]{1,2}")
 _AWS_REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]")
+_HOSTED_ZONE = re.compile(r"Z[A-Z0-9]{1,32}")
+_VPC_ID = re.compile(r"vpc-[0-9a-f]{8,17}")
+_SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8,17}")
+_NODE_TYPE = re.compile(r"cache\.[a-z0-9]+\.[a-z0-9]+")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOST = re.compile(rf"{_LABEL}(\.{_LABEL})+")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@" + _HOST.pattern, re.IGNORECASE)
@@ -108,6 +133,8 @@ _CLOUD_RUN_CPUS = (1, 2, 4, 8)
 # Cloud Run: the least memory each CPU count accepts, and the least CPUs each memory size needs.
 _MIN_MEMORY_MIB_FOR_CPU = {1: 512, 2: 512, 4: 2048, 8: 4096}
 _MIN_CPU_FOR_MEMORY_MIB = ((16384, 8), (8192, 4), (4096, 2))
+# Fargate: the memory range (MiB) each vCPU count accepts, in 1 GiB steps.
+FARGATE_MEMORY_MIB = {1: (2048, 8192), 2: (4096, 16384), 4: (8192, 30720), 8: (16384, 61440)}
 
 
 def _email(value: str) -> str:
@@ -145,19 +172,29 @@ class StackConfig(BaseModel):
 
     environment: Environment
     cloud: Cloud = "gcp"
-    gcp_project: str | None = Field(None, description="required when cloud is gcp")
-    region: str
+    # GCP (required when cloud is gcp)
+    gcp_project: str | None = None
+    gcp_region: str | None = None
+    # AWS (required when cloud is aws, except the VPC: without one, the stack builds its own)
+    aws_region: str | None = None
+    aws_hosted_zone_id: str | None = Field(
+        None, description="Route 53 public zone of `domain`: DNS validation and the alias record"
+    )
+    aws_vpc_id: str | None = None
+    aws_public_subnet_ids: tuple[str, ...] = ()
+    aws_task_subnet_ids: tuple[str, ...] = Field((), description="private subnets with NAT")
+    aws_redis_node_type: str
     domain: str = Field(description="host name of the API; its certificate is managed")
     supabase_url: str = Field(description="the Supabase project the service reads from")
     storage_bucket: str = "c3d-examples"
-    # Cloud Run sizing (defaults per environment)
+    # Service sizing, Cloud Run instances or Fargate tasks (defaults per environment)
     min_instances: int = Field(ge=0, le=100)
     max_instances: int = Field(ge=1, le=1000)
     cpu: int
     memory: str
     concurrency: int = Field(10, ge=1, le=1000, description="requests per instance at once")
     cpu_always_allocated: bool = Field(True, description="CPU between requests (background work)")
-    # Memorystore
+    # Memorystore or ElastiCache (STANDARD_HA: a replica in another zone, automatic failover)
     redis_tier: RedisTier
     redis_memory_gb: int = Field(ge=1, le=300)
     deletion_protection: bool
@@ -186,6 +223,10 @@ class StackConfig(BaseModel):
         if problem:
             raise StackConfigError([problem], source=source)
         data["environment"] = environment
+        return cls._validated(data, source)
+
+    @classmethod
+    def _validated(cls, data: Mapping[str, Any], source: str) -> StackConfig:
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -205,7 +246,25 @@ class StackConfig(BaseModel):
             return {**defaults, **data}
         return data
 
-    @field_validator("cors_origins", "alert_emails", mode="before")
+    @property
+    def region(self) -> str:
+        """The region of the stack's cloud."""
+        region = self.gcp_region if self.cloud == "gcp" else self.aws_region
+        assert region is not None  # _rules requires it
+        return region
+
+    def on_cloud(self, cloud: Cloud, *, source: str) -> StackConfig:
+        """This stack's settings on another cloud (`emg infra plan --cloud`), validated again:
+        raises StackConfigError when the stack lacks that cloud's settings."""
+        return self._validated({**self.model_dump(by_alias=True), "cloud": cloud}, source)
+
+    @field_validator(
+        "cors_origins",
+        "alert_emails",
+        "aws_public_subnet_ids",
+        "aws_task_subnet_ids",
+        mode="before",
+    )
     @classmethod
     def _list_from_text(cls, value: Any) -> Any:
         # `pulumi config set` stores a scalar; structured config arrives as JSON text.
@@ -228,14 +287,49 @@ class StackConfig(BaseModel):
             )
         return value
 
-    @field_validator("region")
+    @field_validator("gcp_region")
     @classmethod
-    def _region(cls, value: str, info: Any) -> str:
-        cloud = info.data.get("cloud")
-        if cloud == "gcp" and not _GCP_REGION.fullmatch(value):
+    def _gcp_region(cls, value: str | None) -> str | None:
+        if value is not None and not _GCP_REGION.fullmatch(value):
             raise RuleError("must be a GCP region like europe-west4")
-        if cloud == "aws" and not _AWS_REGION.fullmatch(value):
+        return value
+
+    @field_validator("aws_region")
+    @classmethod
+    def _aws_region(cls, value: str | None) -> str | None:
+        if value is not None and not _AWS_REGION.fullmatch(value):
             raise RuleError("must be an AWS region like eu-west-1")
+        return value
+
+    @field_validator("aws_hosted_zone_id")
+    @classmethod
+    def _hosted_zone(cls, value: str | None) -> str | None:
+        if value is not None and not _HOSTED_ZONE.fullmatch(value):
+            raise RuleError("must be a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ")
+        return value
+
+    @field_validator("aws_vpc_id")
+    @classmethod
+    def _vpc(cls, value: str | None) -> str | None:
+        if value is not None and not _VPC_ID.fullmatch(value):
+            raise RuleError("must be a VPC id like vpc-0123456789abcdef0")
+        return value
+
+    @field_validator("aws_public_subnet_ids", "aws_task_subnet_ids")
+    @classmethod
+    def _subnets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [subnet for subnet in value if not _SUBNET_ID.fullmatch(subnet)]
+        if bad:
+            raise RuleError(f"must be subnet ids like subnet-0123456789abcdef0, not {bad[0]}")
+        if len(set(value)) != len(value):
+            raise RuleError("must not repeat a subnet")
+        return value
+
+    @field_validator("aws_redis_node_type")
+    @classmethod
+    def _node_type(cls, value: str) -> str:
+        if not _NODE_TYPE.fullmatch(value):
+            raise RuleError("must be an ElastiCache node type like cache.t4g.small")
         return value
 
     @field_validator("domain")
@@ -278,15 +372,12 @@ class StackConfig(BaseModel):
 
     @model_validator(mode="after")
     def _rules(self) -> StackConfig:
-        problems = _sizing_problems(self) + _environment_problems(self)
-        if self.cloud == "gcp" and self.gcp_project is None:
-            problems.append(
-                Problem(
-                    f"{NAMESPACE}:gcpProject",
-                    f"is required when cloud is gcp: set it with "
-                    f"`pulumi config set {NAMESPACE}:gcpProject <project-id>`",
-                )
-            )
+        problems = (
+            _cloud_problems(self)
+            + _sizing_problems(self)
+            + _aws_network_problems(self)
+            + _environment_problems(self)
+        )
         if problems:
             raise ProblemsError(problems)
         return self
@@ -294,6 +385,83 @@ class StackConfig(BaseModel):
 
 def _key(name: str) -> str:
     return f"{NAMESPACE}:{name}"
+
+
+_REQUIRED_PER_CLOUD = {
+    "gcp": (("gcpProject", "gcp_project", "<project-id>"), ("gcpRegion", "gcp_region", "<region>")),
+    "aws": (
+        ("awsRegion", "aws_region", "<region>"),
+        ("awsHostedZoneId", "aws_hosted_zone_id", "<route53-zone-id>"),
+    ),
+}
+
+
+def _cloud_problems(c: StackConfig) -> list[Problem]:
+    return [
+        Problem(
+            _key(key),
+            f"is required when cloud is {c.cloud}: set it with "
+            f"`pulumi config set {NAMESPACE}:{key} {example}`",
+        )
+        for key, field, example in _REQUIRED_PER_CLOUD[c.cloud]
+        if getattr(c, field) is None
+    ]
+
+
+def _fargate_problems(c: StackConfig) -> list[Problem]:
+    low, high = FARGATE_MEMORY_MIB[c.cpu]
+    mib = memory_mib(c.memory)
+    if low <= mib <= high and mib % 1024 == 0:
+        return []
+    return [
+        Problem(
+            _key("memory"),
+            f"must be {low // 1024}Gi to {high // 1024}Gi in whole Gi with cpu {c.cpu} "
+            "(Fargate sizes)",
+            c.memory,
+        )
+    ]
+
+
+def _aws_network_problems(c: StackConfig) -> list[Problem]:
+    given = {
+        "awsVpcId": c.aws_vpc_id is not None,
+        "awsPublicSubnetIds": bool(c.aws_public_subnet_ids),
+        "awsTaskSubnetIds": bool(c.aws_task_subnet_ids),
+    }
+    if not any(given.values()):
+        return []
+    problems = [
+        Problem(
+            _key(key),
+            "is required when any of awsVpcId, awsPublicSubnetIds, "
+            "awsTaskSubnetIds is set (an existing VPC needs all three)",
+        )
+        for key, present in given.items()
+        if not present
+    ]
+    for key, subnets in (
+        ("awsPublicSubnetIds", c.aws_public_subnet_ids),
+        ("awsTaskSubnetIds", c.aws_task_subnet_ids),
+    ):
+        if 0 < len(subnets) < 2:
+            problems.append(
+                Problem(
+                    _key(key),
+                    "must list at least two subnets (two availability zones)",
+                    list(subnets),
+                )
+            )
+    if set(c.aws_public_subnet_ids) & set(c.aws_task_subnet_ids):
+        problems.append(
+            Problem(
+                _key("awsTaskSubnetIds"),
+                "must not share a subnet with awsPublicSubnetIds "
+                "(tasks run without public addresses)",
+                list(c.aws_task_subnet_ids),
+            )
+        )
+    return problems
 
 
 def _sizing_problems(c: StackConfig) -> list[Problem]:
@@ -306,6 +474,11 @@ def _sizing_problems(c: StackConfig) -> list[Problem]:
                 c.max_instances,
             )
         )
+    return problems + (_cloud_run_problems(c) if c.cloud == "gcp" else _fargate_problems(c))
+
+
+def _cloud_run_problems(c: StackConfig) -> list[Problem]:
+    problems = []
     least_memory = _MIN_MEMORY_MIB_FOR_CPU[c.cpu]
     if memory_mib(c.memory) < least_memory:
         problems.append(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from stacks.config import SECRET_KEYS, SECRETS, StackConfig, looks_secret
+from stacks.config import SECRET_KEYS, StackConfig, looks_secret, secrets_for
 from stacks.errors import HIDDEN, MISSING, NAMESPACE, Problem, StackConfigError, unknown_key_rule
 
 if TYPE_CHECKING:
@@ -156,15 +156,16 @@ def load_pulumi_stack_config() -> StackConfig:
     return StackConfig.from_settings(settings, stack=stack, source=source)
 
 
-def load_pulumi_secrets() -> dict[str, pulumi.Output[str]]:
-    """Every application secret of the stack, as a secret Output, keyed as in ``SECRETS``.
-
-    Missing ones are all reported at once with the command that sets each.
+def load_pulumi_secrets(cloud: str) -> dict[str, pulumi.Output[str]]:
+    """Every secret a stack on ``cloud`` needs, as a secret Output, keyed as in
+    ``secrets_for(cloud)``. Missing ones are all reported at once with the command that sets
+    each.
     """
     import pulumi
 
     config = pulumi.Config(NAMESPACE)
-    missing = [s for s in SECRETS if config.get(s.key) is None]
+    wanted = secrets_for(cloud)
+    missing = [s for s in wanted if config.get(s.key) is None]
     if missing:
         problems = [
             Problem(
@@ -176,4 +177,4 @@ def load_pulumi_secrets() -> dict[str, pulumi.Output[str]]:
             for s in missing
         ]
         raise StackConfigError(problems, source=f"the configuration of stack {pulumi.get_stack()}")
-    return {s.key: config.require_secret(s.key) for s in SECRETS}
+    return {s.key: config.require_secret(s.key) for s in wanted}

@@ -1,1 +1,1 @@
-"""GCP components of the platform: one ComponentResource per job."""
+"""The platform on Google Cloud: one component per job, composed by `GcpPlatform`."""

@@ -9,9 +9,6 @@ load balancer's public URL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
 import pulumi
 import pulumi_gcp as gcp
 
@@ -24,29 +21,8 @@ from infra.gcp.secrets import Secrets, SecretsArgs
 from infra.gcp.service import CloudRunService, ServiceArgs
 from infra.image import ImageArgs, ServiceImage
 from infra.labels import standard_labels
-from stacks.config import SECRETS, StackConfig
-
-
-@dataclass(frozen=True)
-class PlatformArgs:
-    config: StackConfig
-    secrets: Mapping[str, pulumi.Input[str]]  # keyed as stacks.config.SECRETS (jwtSecret, ...)
-    image_context: str  # repository root: the Dockerfile builds from there
-    image_tag: str
-
-
-def service_env(config: StackConfig) -> dict[str, str]:
-    """Plain settings of the service (secrets go through Secret Manager). Every cloud stack runs
-    the production profile: authentication on, docs off, unsafe settings refused."""
-    return {
-        "ENVIRONMENT": "production",
-        "LOG_LEVEL": "INFO",
-        "CORS_ORIGINS": ",".join(config.cors_origins),
-        "STORAGE_BACKEND": "supabase",
-        "SUPABASE_URL": config.supabase_url,
-        "STORAGE_BUCKET": config.storage_bucket,
-        "WORKER_CONCURRENCY": "1",
-    }
+from infra.platform import PlatformArgs, service_env
+from stacks.config import SECRETS
 
 
 class GcpPlatform(pulumi.ComponentResource):
@@ -60,9 +36,6 @@ class GcpPlatform(pulumi.ComponentResource):
     ) -> None:
         super().__init__("emg:gcp:Platform", name, None, opts)
         config = args.config
-        missing = [s.key for s in SECRETS if s.key not in args.secrets]
-        if missing:
-            raise ValueError(f"GcpPlatform needs every application secret; missing {missing}")
         assert config.gcp_project is not None  # StackConfig requires it for gcp
         project, region, prod = config.gcp_project, config.region, config.environment == "prod"
         labels = standard_labels(config.environment)

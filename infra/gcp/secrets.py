@@ -18,7 +18,6 @@ Why this shape (security table G16, G17, X2):
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,9 +26,9 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.labels import validate_labels
+from infra.secret_values import validate_env_var, value_version
 
 ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
-_ENV_VAR = re.compile(r"[A-Z][A-Z0-9_]*")
 _SECRET_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 
@@ -56,14 +55,6 @@ class SecretsArgs:
         validate_labels(self.labels)
 
 
-def validate_env_var(env_var: str) -> None:
-    """Raise ValueError unless ``env_var`` is an upper-case environment variable name."""
-    if not isinstance(env_var, str) or not _ENV_VAR.fullmatch(env_var):
-        raise ValueError(
-            f"environment variable name {env_var!r} must match [A-Z][A-Z0-9_]* (like JWT_SECRET)"
-        )
-
-
 def secret_id_for(prefix: str, env_var: str) -> str:
     """The secret's id (and Pulumi name) for ``env_var``: JWT_SECRET -> "<prefix>-jwt-secret"."""
     validate_env_var(env_var)
@@ -74,13 +65,6 @@ def secret_id_for(prefix: str, env_var: str) -> str:
             "'_' or '-'"
         )
     return secret_id
-
-
-def value_version(value: str) -> str:
-    """Changes when the value does (48 bits of its SHA-256); never the value itself. Digits
-    only, so it reads as a number whether the provider's field is a string (pulumi-gcp 10) or
-    a number (older Terraform schemas)."""
-    return str(int(hashlib.sha256(value.encode()).hexdigest()[:12], 16))
 
 
 class Secrets(pulumi.ComponentResource):

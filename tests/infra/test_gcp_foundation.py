@@ -24,10 +24,10 @@ from infra.gcp.secrets import (
     Secrets,
     SecretsArgs,
     secret_id_for,
-    value_version,
 )
 from infra.labels import standard_labels, validate_labels
 from infra.mocks import ProgramRun, RecordingMonitor, RegisteredResource
+from infra.secret_values import value_version
 from tests.infra.conftest import run_component
 from tests.infra.tokens import (
     ACCESS,

@@ -72,7 +72,7 @@ def test_plan_refuses_bad_configuration_before_running(tmp_path) -> None:
 
 def test_render_tree_lists_components_and_outputs() -> None:
     text = render_tree(plan_stack("prod"))
-    assert text.startswith("Plan of stack prod: ")
+    assert text.startswith("Plan of stack prod on gcp: ")
     assert "+ emg:gcp:Platform  emg" in text
     assert "gcp:cloudrunv2/service:Service" in text
     assert "Outputs:" in text and "apiUrl" in text

@@ -6,18 +6,24 @@ from typing import Any
 
 import pytest
 
-from stacks.config import ENVIRONMENT_DEFAULTS, SECRET_KEYS, SECRETS, StackConfig
+from stacks.config import ENVIRONMENT_DEFAULTS, SECRET_KEYS, SECRETS, StackConfig, secrets_for
 from stacks.errors import StackConfigError
 
 REQUIRED = {
     "gcpProject": "emg-analyzer-test",
-    "region": "europe-west4",
+    "gcpRegion": "europe-west4",
     "domain": "api.example.org",
     "supabaseUrl": "https://abcd.supabase.co",
     "corsOrigins": "https://app.example.org",
 }
 PROD_REQUIRED = {**REQUIRED, "alertEmails": "ops@example.org"}
 UNSET = object()
+AWS = {"cloud": "aws", "awsRegion": "eu-west-1", "awsHostedZoneId": "Z0123456789ABCDEFGHIJ"}
+EXISTING_VPC = {
+    "awsVpcId": "vpc-0123456789abcdef0",
+    "awsPublicSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
+    "awsTaskSubnetIds": '["subnet-0123456789abcdef2", "subnet-0123456789abcdef3"]',
+}
 
 
 def build(stack: str, **settings: Any) -> StackConfig:
@@ -99,7 +105,7 @@ def test_environment_must_agree_with_the_stack_name():
 
 
 def test_secrets_are_named_never_fields():
-    assert {s.key for s in StackConfig.SECRETS} == SECRET_KEYS
+    assert {s.key for cloud in ("gcp", "aws") for s in secrets_for(cloud)} == SECRET_KEYS
     assert {s.env_var for s in SECRETS} == {
         "JWT_SECRET",
         "SUPABASE_WEBHOOK_SECRET",
@@ -114,13 +120,59 @@ def test_secrets_are_named_never_fields():
     [
         (
             "dev",
-            {"region": "Europe-West4"},
-            "emg-analyzer:region (Europe-West4) must be a GCP region like europe-west4",
+            {"gcpRegion": "Europe-West4"},
+            "emg-analyzer:gcpRegion (Europe-West4) must be a GCP region like europe-west4",
         ),
         (
             "dev",
-            {"cloud": "aws", "region": "europe-west4"},
-            "emg-analyzer:region (europe-west4) must be an AWS region like eu-west-1",
+            {**AWS, "awsRegion": "europe-west4"},
+            "emg-analyzer:awsRegion (europe-west4) must be an AWS region like eu-west-1",
+        ),
+        (
+            "dev",
+            {**AWS, "awsHostedZoneId": "zone-1"},
+            "emg-analyzer:awsHostedZoneId (zone-1) must be a Route 53 hosted zone id like "
+            "Z0123456789ABCDEFGHIJ",
+        ),
+        (
+            "dev",
+            {**AWS, "awsHostedZoneId": UNSET},
+            "emg-analyzer:awsHostedZoneId is required when cloud is aws: set it with "
+            "`pulumi config set emg-analyzer:awsHostedZoneId <route53-zone-id>`",
+        ),
+        (
+            "dev",
+            {**AWS, "memory": "1Gi"},
+            "emg-analyzer:memory (1Gi) must be 2Gi to 8Gi in whole Gi with cpu 1 (Fargate sizes)",
+        ),
+        (
+            "prod",
+            {**AWS, "cpu": "2", "memory": "3Gi"},
+            "emg-analyzer:memory (3Gi) must be 4Gi to 16Gi in whole Gi with cpu 2 (Fargate sizes)",
+        ),
+        (
+            "dev",
+            {**AWS, "awsRedisNodeType": "t4g.small"},
+            "emg-analyzer:awsRedisNodeType (t4g.small) must be an ElastiCache node type like "
+            "cache.t4g.small",
+        ),
+        (
+            "dev",
+            {**AWS, **EXISTING_VPC, "awsTaskSubnetIds": UNSET},
+            "emg-analyzer:awsTaskSubnetIds is required when any of awsVpcId, "
+            "awsPublicSubnetIds, awsTaskSubnetIds is set (an existing VPC needs all three)",
+        ),
+        (
+            "dev",
+            {**AWS, **EXISTING_VPC, "awsTaskSubnetIds": "subnet-0123456789abcdef2"},
+            'emg-analyzer:awsTaskSubnetIds (["subnet-0123456789abcdef2"]) must list at least two '
+            "subnets (two availability zones)",
+        ),
+        (
+            "dev",
+            {**AWS, **EXISTING_VPC, "awsTaskSubnetIds": "subnet-1, subnet-0123456789abcdef2"},
+            "emg-analyzer:awsTaskSubnetIds (subnet-1, subnet-0123456789abcdef2) must be "
+            "subnet ids like subnet-0123456789abcdef0, not subnet-1",
         ),
         (
             "dev",
@@ -254,10 +306,40 @@ def test_each_broken_rule_names_key_value_and_rule(stack, settings, message):
 
 
 def test_a_missing_required_key_says_how_to_set_it():
-    assert problems("dev", region=UNSET) == (
-        "emg-analyzer:region is required: set it with `pulumi config set emg-analyzer:region "
+    assert problems("dev", domain=UNSET) == (
+        "emg-analyzer:domain is required: set it with `pulumi config set emg-analyzer:domain "
         "<value>`",
     )
+
+
+def test_region_is_the_region_of_the_stacks_cloud():
+    assert build("dev").region == "europe-west4"
+    assert build("dev", **AWS).region == "eu-west-1"
+
+
+def test_on_cloud_moves_a_stack_to_the_other_cloud_and_validates_again():
+    moved = build("prod", awsRegion="eu-central-1", awsHostedZoneId="Z0123456789ABCDEFGHIJ")
+    moved = moved.on_cloud("aws", source="test")
+    assert (moved.cloud, moved.region, moved.min_instances) == ("aws", "eu-central-1", 1)
+    with pytest.raises(StackConfigError) as caught:
+        build("prod").on_cloud("aws", source="Pulumi.prod.yaml")
+    assert caught.value.problems[0] == (
+        "emg-analyzer:awsRegion is required when cloud is aws: set it with "
+        "`pulumi config set emg-analyzer:awsRegion <region>`"
+    )
+
+
+def test_an_existing_vpc_is_taken_whole():
+    config = build("dev", **AWS, **EXISTING_VPC)
+    assert config.aws_vpc_id == "vpc-0123456789abcdef0"
+    assert config.aws_public_subnet_ids == ("subnet-0123456789abcdef0", "subnet-0123456789abcdef1")
+    assert config.aws_task_subnet_ids == ("subnet-0123456789abcdef2", "subnet-0123456789abcdef3")
+
+
+def test_aws_secrets_add_the_redis_auth_token():
+    assert [s.key for s in secrets_for("gcp")] == [s.key for s in SECRETS]
+    assert [s.key for s in secrets_for("aws")][-1] == "redisAuthToken"
+    assert "redisAuthToken" in SECRET_KEYS
 
 
 def test_every_problem_is_reported_at_once():

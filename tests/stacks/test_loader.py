@@ -64,8 +64,8 @@ def test_committed_files_commit_no_secret():
     [
         (
             "dev",
-            {"region": "west-europe"},
-            "emg-analyzer:region (west-europe) must be a GCP region like europe-west4",
+            {"gcpRegion": "west-europe"},
+            "emg-analyzer:gcpRegion (west-europe) must be a GCP region like europe-west4",
         ),
         (
             "dev",
@@ -121,9 +121,9 @@ def test_committed_files_commit_no_secret():
         ),
         (
             "dev",
-            {"region": SECURE},
-            "emg-analyzer:region (<encrypted>) is encrypted but is not a secret: set it in "
-            "plain text with `pulumi config set emg-analyzer:region <value>`",
+            {"gcpRegion": SECURE},
+            "emg-analyzer:gcpRegion (<encrypted>) is encrypted but is not a secret: set it in "
+            "plain text with `pulumi config set emg-analyzer:gcpRegion <value>`",
         ),
         (
             "dev",
@@ -264,7 +264,7 @@ def test_secrets_are_read_as_secret_outputs(deploy):
     deploy("prod", {**as_pulumi_config(committed("prod")), **SECRET_VALUES}, list(SECRET_VALUES))
 
     async def resolve() -> dict[str, tuple[bool, Any, bool]]:
-        outputs = load_pulumi_secrets()
+        outputs = load_pulumi_secrets("gcp")
         return {
             key: (isinstance(out, pulumi.Output), await out.future(), await out.is_secret())
             for key, out in outputs.items()
@@ -277,7 +277,7 @@ def test_secrets_are_read_as_secret_outputs(deploy):
 def test_every_missing_secret_is_reported_with_its_command(deploy):
     deploy("dev", {"emg-analyzer:jwtSecret": "x"}, ["emg-analyzer:jwtSecret"])
     with pytest.raises(StackConfigError) as caught:
-        load_pulumi_secrets()
+        load_pulumi_secrets("gcp")
     assert caught.value.problems == (
         "emg-analyzer:supabaseWebhookSecret is required (signs the storage webhook): run "
         "`pulumi config set --secret emg-analyzer:supabaseWebhookSecret <value>`",
@@ -285,4 +285,15 @@ def test_every_missing_secret_is_reported_with_its_command(deploy):
         "`pulumi config set --secret emg-analyzer:databaseUrl <value>`",
         "emg-analyzer:supabaseServiceKey is required (reads recordings from Supabase "
         "Storage): run `pulumi config set --secret emg-analyzer:supabaseServiceKey <value>`",
+    )
+
+
+def test_an_aws_stack_also_needs_the_redis_auth_token(deploy):
+    deploy("dev", dict(SECRET_VALUES), list(SECRET_VALUES))
+    with pytest.raises(StackConfigError) as caught:
+        load_pulumi_secrets("aws")
+    assert caught.value.problems == (
+        "emg-analyzer:redisAuthToken is required (ElastiCache AUTH token: 16-128 printable "
+        "characters, no '@', '\"' or '/'): run "
+        "`pulumi config set --secret emg-analyzer:redisAuthToken <value>`",
     )

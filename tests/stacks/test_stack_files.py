@@ -49,7 +49,7 @@ def test_the_scan_catches_a_plaintext_secret_and_passes_an_encrypted_one():
             "emg-analyzer:databaseUrl": {"secure": "v1:abc"},
             "emg-analyzer:supabaseServiceKey": {"not-secure": "x"},
             "gcp:accessToken": "ya29.abc",
-            "emg-analyzer:region": "europe-west4",
+            "emg-analyzer:gcpRegion": "europe-west4",
         }
     }
     assert plaintext_secrets(document) == [

@@ -1,0 +1,1 @@
+"""AWS components of the platform: one ComponentResource per job."""

@@ -1,0 +1,30 @@
+"""What both clouds' secret components do alike: name-check the environment variable a secret
+becomes, and version a write-only value without ever storing it.
+
+Why a digest as the version: Secret Manager's ``secret_data_wo`` and Secrets Manager's
+``secret_string_wo`` (and ElastiCache's ``auth_token_wo``) are never read back, so the provider
+cannot see a change; their ``*_wo_version`` must change instead. A digest of the value changes
+exactly when the value does (``pulumi config set --secret``), with no counter to bump.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_ENV_VAR = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+def validate_env_var(env_var: str) -> None:
+    """Raise ValueError unless ``env_var`` is an upper-case environment variable name."""
+    if not isinstance(env_var, str) or not _ENV_VAR.fullmatch(env_var):
+        raise ValueError(
+            f"environment variable name {env_var!r} must match [A-Z][A-Z0-9_]* (like JWT_SECRET)"
+        )
+
+
+def value_version(value: str) -> str:
+    """Changes when the value does (48 bits of its SHA-256); never the value itself. Digits
+    only, so it reads as a number whether the provider's field is a string (pulumi-gcp 10) or
+    a number (pulumi-aws 7)."""
+    return str(int(hashlib.sha256(value.encode()).hexdigest()[:12], 16))
