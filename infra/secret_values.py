@@ -12,7 +12,18 @@ from __future__ import annotations
 import hashlib
 import re
 
+from stacks.config import SECRET_NAME, SECRETS
+
 _ENV_VAR = re.compile(r"[A-Z][A-Z0-9_]*")
+# Secret whatever their name says: the stack's application secrets (DATABASE_URL holds a
+# password) and the Redis URL (holds the AUTH string).
+_ALWAYS_SECRET = frozenset({s.env_var for s in SECRETS} | {"REDIS_URL"})
+
+
+def must_be_secret(env_var: str) -> bool:
+    """True for an environment variable that may only reach a container as a secret reference
+    (security table G5, A8): its name looks secret, or it is one of the stack's secrets."""
+    return bool(SECRET_NAME.search(env_var)) or env_var in _ALWAYS_SECRET
 
 
 def validate_env_var(env_var: str) -> None:

@@ -133,8 +133,13 @@ _CLOUD_RUN_CPUS = (1, 2, 4, 8)
 # Cloud Run: the least memory each CPU count accepts, and the least CPUs each memory size needs.
 _MIN_MEMORY_MIB_FOR_CPU = {1: 512, 2: 512, 4: 2048, 8: 4096}
 _MIN_CPU_FOR_MEMORY_MIB = ((16384, 8), (8192, 4), (4096, 2))
-# Fargate: the memory range (MiB) each vCPU count accepts, in 1 GiB steps.
-FARGATE_MEMORY_MIB = {1: (2048, 8192), 2: (4096, 16384), 4: (8192, 30720), 8: (16384, 61440)}
+# Fargate: the memory range (MiB) each vCPU count accepts, and its step.
+FARGATE_MEMORY_MIB = {
+    1: (2048, 8192, 1024),
+    2: (4096, 16384, 1024),
+    4: (8192, 30720, 1024),
+    8: (16384, 61440, 4096),
+}
 
 
 def _email(value: str) -> str:
@@ -409,15 +414,15 @@ def _cloud_problems(c: StackConfig) -> list[Problem]:
 
 
 def _fargate_problems(c: StackConfig) -> list[Problem]:
-    low, high = FARGATE_MEMORY_MIB[c.cpu]
+    low, high, step = FARGATE_MEMORY_MIB[c.cpu]
     mib = memory_mib(c.memory)
-    if low <= mib <= high and mib % 1024 == 0:
+    if low <= mib <= high and mib % step == 0:
         return []
     return [
         Problem(
             _key("memory"),
-            f"must be {low // 1024}Gi to {high // 1024}Gi in whole Gi with cpu {c.cpu} "
-            "(Fargate sizes)",
+            f"must be {low // 1024}Gi to {high // 1024}Gi in steps of {step // 1024}Gi with "
+            f"cpu {c.cpu} (Fargate sizes)",
             c.memory,
         )
     ]

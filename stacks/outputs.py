@@ -35,8 +35,9 @@ ENV_NAMES = {
 
 _JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 _SIGNED_URL_PARAMS = {"sig", "signature", "x-goog-signature", "x-amz-signature"}
-# Characters that change a value's meaning in an env file (Vite expands $VAR).
-_UNSAFE = re.compile(r"[\s\"'`#$\\]")
+# Characters that change a value's meaning in an env file (Vite expands $VAR). '#' starts a
+# comment only outside quotes, so values holding one (AWS console URLs) are written quoted.
+_UNSAFE = re.compile(r"[\s\"'`$\\]")
 _HTTPS = re.compile(r"https://[^\s/?#@]+(/\S*)?")
 _DIGEST_REF = re.compile(r"[^\s@]+@sha256:[0-9a-f]{64}")
 _NOT_SECRET = "; stack outputs for the frontend must not be secret"
@@ -66,7 +67,7 @@ def _check(value: str, index: int | None) -> None:
     if sign:
         raise ProblemsError([Problem(suffix, sign + _NOT_SECRET, HIDDEN)])
     if _UNSAFE.search(value):
-        rule = "must not contain whitespace, quotes, '#', '$' or '\\' (env file syntax)"
+        rule = "must not contain whitespace, quotes, '$' or '\\' (env file syntax)"
         raise ProblemsError([Problem(suffix, rule, value)])
 
 
@@ -137,12 +138,14 @@ class StackOutputsError(ValueError):
 
 
 def render_env(outputs: StackOutputs) -> str:
-    """The frontend's env file: one ``VITE_*=value`` line per output, in contract order."""
+    """The frontend's env file: one ``VITE_*=value`` line per output, in contract order; a value
+    with a '#' in double quotes (it cannot hold quotes, '$' or '\\', so nothing needs escaping)."""
     data = outputs.model_dump(by_alias=True, mode="json")
     lines = [f"# emg-analyzer stack outputs ({outputs.environment}); generated, do not edit"]
     for key, name in ENV_NAMES.items():
         value = data[key]
-        lines.append(f"{name}={','.join(value) if isinstance(value, list) else value}")
+        text = ",".join(value) if isinstance(value, list) else value
+        lines.append(f'{name}="{text}"' if "#" in text else f"{name}={text}")
     return "\n".join(lines) + "\n"
 
 

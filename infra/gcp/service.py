@@ -32,7 +32,8 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.policy.gcp_rules import DEFAULT_COMPUTE_SA
-from stacks.config import SECRET_NAME, SECRETS
+from infra.secret_values import must_be_secret
+from stacks.config import SECRET_NAME
 
 PORT = 8080
 READINESS_PATH = "/health/readiness"
@@ -45,9 +46,6 @@ _RESERVED_ENV = frozenset({"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"}
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _CPU = re.compile(r"[0-9]+(\.[0-9]+)?|[0-9]+m")
 _MEMORY = re.compile(r"[0-9]+(Mi|Gi)")
-# Secret whatever their name says: the stack's application secrets (DATABASE_URL holds a
-# password) and the Redis URL (holds the AUTH string).
-_ALWAYS_SECRET = frozenset({s.env_var for s in SECRETS} | {"REDIS_URL"})
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,7 @@ def _validate(args: ServiceArgs) -> None:
         if name in _RESERVED_ENV:
             raise ValueError(f"env var {name!r} is set by Cloud Run itself and cannot be set")
     for name in args.env:
-        if SECRET_NAME.search(name) or name in _ALWAYS_SECRET:
+        if must_be_secret(name):
             raise ValueError(
                 f"env var {name!r} holds a secret (name matches {SECRET_NAME.pattern} or is one "
                 "of the stack's secrets): pass it in secret_env as a Secret Manager reference, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -12,22 +13,44 @@ import pytest
 from infra.plan import MASK, plan_stack, render_tree, snapshot, snapshot_json
 from stacks.errors import StackConfigError
 from stacks.loader import PROJECT_ROOT
-from stacks.outputs import StackOutputs
+from stacks.outputs import ENV_NAMES, StackOutputs
 
 SNAPSHOTS = Path(__file__).with_name("snapshots")
 STACKS = ["dev", "prod"]
+# Each committed stack on its own cloud (gcp) and on the other one (`--cloud aws`).
+VARIANTS = [(stack, cloud) for cloud in ("gcp", "aws") for stack in STACKS]
 EMG = str(Path(sys.executable).with_name("emg"))
 
 
-@pytest.fixture(scope="module", params=STACKS)
+def snapshot_name(stack: str, cloud: str) -> str:
+    return f"plan-{stack}.json" if cloud == "gcp" else f"plan-{stack}-{cloud}.json"
+
+
+@functools.cache
+def planned_snapshot(stack: str, cloud: str) -> dict:
+    return snapshot(plan_stack(stack, cloud=cloud))
+
+
+@pytest.fixture(scope="module", params=VARIANTS, ids=lambda v: f"{v[0]}-{v[1]}")
 def planned(request) -> tuple[str, dict]:
-    return request.param, snapshot(plan_stack(request.param))
+    stack, cloud = request.param
+    return stack, planned_snapshot(stack, cloud)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_both_clouds_export_the_same_outputs(stack) -> None:
+    gcp, aws = (planned_snapshot(stack, cloud)["outputs"] for cloud in ("gcp", "aws"))
+    assert sorted(gcp) == sorted(aws) == sorted(ENV_NAMES)
+    different = {k for k in gcp if gcp[k] != aws[k]}
+    # Only what names a place in one cloud differs; what the frontend is told about the API
+    # itself (its URL, its origins, its environment) is the same on both.
+    assert different == {"cloud", "region", "imageRef", "dashboardUrl"}
 
 
 def test_plan_matches_golden_snapshot(planned, request) -> None:
     """Every infrastructure change shows up here; refresh with --update-snapshots on purpose."""
     stack, data = planned
-    path = SNAPSHOTS / f"plan-{stack}.json"
+    path = SNAPSHOTS / snapshot_name(stack, data["outputs"]["cloud"])
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     if request.config.getoption("--update-snapshots"):
         path.write_text(text, encoding="utf-8")
@@ -42,9 +65,16 @@ def test_plan_is_deterministic() -> None:
 
 
 def test_plan_outputs_meet_frontend_contract(planned) -> None:
+    """One contract for both clouds: the same names, the same meaning, nothing secret."""
     stack, data = planned
     outputs = StackOutputs.from_stack(data["outputs"])
     assert outputs.environment == stack
+    assert outputs.region == {"gcp": "europe-west4", "aws": "eu-west-1"}[outputs.cloud]
+    assert outputs.dashboard_url.startswith(
+        "https://console.cloud.google.com/"
+        if outputs.cloud == "gcp"
+        else "https://eu-west-1.console.aws.amazon.com/cloudwatch/"
+    )
     assert outputs.api_url.startswith("https://api.")
     assert outputs.health_url == outputs.api_url + "/health"
     assert "@sha256:" in outputs.image_ref
@@ -55,7 +85,7 @@ def test_plan_never_shows_a_secret_value(planned) -> None:
     stack, data = planned
     text = json.dumps(data)
     assert "plan-placeholder" not in text, f"a secret of {stack} leaked into the plan"
-    assert "mock-redis-auth-string" not in text
+    assert "mock-redis-auth-string" not in text and "mock-ecr-password" not in text
     assert MASK in text  # the secret versions are there, masked
 
 

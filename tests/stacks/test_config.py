@@ -143,12 +143,14 @@ def test_secrets_are_named_never_fields():
         (
             "dev",
             {**AWS, "memory": "1Gi"},
-            "emg-analyzer:memory (1Gi) must be 2Gi to 8Gi in whole Gi with cpu 1 (Fargate sizes)",
+            "emg-analyzer:memory (1Gi) must be 2Gi to 8Gi in steps of 1Gi with cpu 1 "
+            "(Fargate sizes)",
         ),
         (
             "prod",
             {**AWS, "cpu": "2", "memory": "3Gi"},
-            "emg-analyzer:memory (3Gi) must be 4Gi to 16Gi in whole Gi with cpu 2 (Fargate sizes)",
+            "emg-analyzer:memory (3Gi) must be 4Gi to 16Gi in steps of 1Gi with cpu 2 "
+            "(Fargate sizes)",
         ),
         (
             "dev",

@@ -42,6 +42,13 @@ def test_env_file_has_one_vite_variable_per_output_in_contract_order():
     )
 
 
+def test_a_value_with_a_hash_is_quoted_so_it_is_not_read_as_a_comment():
+    url = "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards:name=d"
+    text = render_env(StackOutputs.from_stack({**OUTPUTS, "dashboardUrl": url}))
+    assert f'VITE_DASHBOARD_URL="{url}"\n' in text
+    assert "VITE_REGION=europe-west4\n" in text
+
+
 def test_json_has_sorted_keys_and_round_trips():
     text = render_json(StackOutputs.from_stack(OUTPUTS))
     assert list(json.loads(text)) == sorted(OUTPUTS)
@@ -124,13 +131,13 @@ def test_secret_looking_values_are_refused_and_masked(output, value, message):
         ),
         (
             {"region": "europe-west4 # comment"},
-            "region (europe-west4 # comment) must not contain whitespace, quotes, '#', '$' or "
-            "'\\' (env file syntax)",
+            "region (europe-west4 # comment) must not contain whitespace, quotes, '$' or '\\' "
+            "(env file syntax)",
         ),
         (
             {"apiUrl": "https://api.example.org/$HOME"},
-            "apiUrl (https://api.example.org/$HOME) must not contain whitespace, quotes, '#', "
-            "'$' or '\\' (env file syntax)",
+            "apiUrl (https://api.example.org/$HOME) must not contain whitespace, quotes, '$' or "
+            "'\\' (env file syntax)",
         ),
         ({"environment": "staging"}, "environment (staging) must be dev or prod"),
         ({"cloud": "azure"}, "cloud (azure) must be gcp or aws"),
