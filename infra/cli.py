@@ -25,6 +25,12 @@ def register_infra(commands: argparse._SubParsersAction) -> None:
     )
     plan.add_argument("--stack", help="stack name (Pulumi.<stack>.yaml); required")
     plan.add_argument(
+        "--cloud",
+        choices=["gcp", "aws"],
+        help="plan the stack on this cloud instead of its own (its settings for that cloud "
+        "must be in the stack file)",
+    )
+    plan.add_argument(
         "--json", metavar="FILE", help="write the normalised snapshot (- for standard output)"
     )
     plan.add_argument("--quiet", action="store_true", help="no tree, only the summary line")
@@ -82,13 +88,13 @@ def _run_plan(args: argparse.Namespace) -> int:
     if (args.findings or args.sarif) and not args.policy:
         return _fail("--findings and --sarif need --policy")
     try:
-        plan = plan_stack(args.stack)
+        plan = plan_stack(args.stack, cloud=args.cloud)
     except (StackConfigError, FileNotFoundError, ValueError) as exc:
         return _fail(str(exc))
     if not args.quiet and args.json != "-":
         print(render_tree(plan), end="")
     print(
-        f"stack {args.stack}: {len(plan.run.resources)} resources, "
+        f"stack {args.stack} on {plan.cloud}: {len(plan.run.resources)} resources, "
         f"{len(plan.run.outputs)} outputs, planned in {plan.seconds:.2f} s",
         file=sys.stderr,
     )
@@ -151,16 +157,22 @@ def _write(path: str, text: str, option: str) -> str | None:
 
 def _run_policy(args: argparse.Namespace, plan: Plan) -> int:
     from infra.policy.engine import Context
-    from infra.policy.gcp_rules import GCP_RULES
     from infra.policy.offline import check_plan
     from infra.policy.report import findings_json, render_text, sarif
+    from infra.policy.rules import rules_for
     from stacks.loader import load_stack_config, stack_file
 
-    report = check_plan(plan, Context(args.stack, load_stack_config(args.stack).environment))
+    environment = load_stack_config(args.stack).environment
+    context = Context(args.stack, environment, plan.cloud)  # type: ignore[arg-type]
+    report = check_plan(plan, context)
     print(render_text(report), end="", file=sys.stderr if args.json == "-" else sys.stdout)
     for path, text, option in (
         (args.findings, findings_json(report), "--findings"),
-        (args.sarif, sarif(report, GCP_RULES, stack_file(args.stack).name), "--sarif"),
+        (
+            args.sarif,
+            sarif(report, rules_for(context.cloud), stack_file(args.stack).name),
+            "--sarif",
+        ),
     ):
         if path and (problem := _write(path, text, option)):
             return _fail(problem)

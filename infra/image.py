@@ -7,9 +7,9 @@ under a running service (security table G8).
 
 Why these checks: the image name must begin with the registry host, or Docker pushes to Docker
 Hub and fails; Cloud Run runs linux/amd64 images only (and the Fargate task asks for X86_64),
-so that is what is built, even on an arm64 laptop. Pulumi-docker (>= 4.1) resolves a relative ``dockerfile`` against the program's
-working directory (``infra/`` under ``main: infra/``), not the build context, so the component
-hands it an absolute path.
+so that is what is built, even on an arm64 laptop. Pulumi-docker (>= 4.1) resolves a relative
+``dockerfile`` against the program's working directory (``infra/`` under ``main: infra/``), not
+the build context, so the component hands it an absolute path.
 
 Registry authentication: ECR hands the program short-lived push credentials (``registry``,
 kept secret by Pulumi). For Artifact Registry none pass through the program or its state:

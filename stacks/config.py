@@ -124,8 +124,8 @@ _VPC_ID = re.compile(r"vpc-[0-9a-f]{8,17}")
 _SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8,17}")
 _NODE_TYPE = re.compile(r"cache\.[a-z0-9]+\.[a-z0-9]+")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_HOST = re.compile(rf"{_LABEL}(\.{_LABEL})+")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@" + _HOST.pattern, re.IGNORECASE)
+HOST_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})+")  # lowercase DNS name, no scheme or port
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@" + HOST_NAME.pattern, re.IGNORECASE)
 _ORIGIN = re.compile(rf"(https?)://({_LABEL}(\.{_LABEL})*)(:[0-9]{{1,5}})?")
 _MEMORY = re.compile(r"([0-9]+)(Mi|Gi)")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
@@ -340,7 +340,7 @@ class StackConfig(BaseModel):
     @field_validator("domain")
     @classmethod
     def _domain(cls, value: str) -> str:
-        if len(value) > 253 or not _HOST.fullmatch(value):
+        if len(value) > 253 or not HOST_NAME.fullmatch(value):
             raise RuleError(
                 "must be a lowercase host name like api.example.org (no scheme, path or port)"
             )

@@ -7,8 +7,10 @@ which can be disabled to cut access to all of them at once. One key rather than 
 keeps the key policy in one place; IAM decides who may use it (the task's execution role may
 only decrypt, and only through Secrets Manager).
 
-The key policy keeps the account in control of the key (IAM policies apply) and lets CloudWatch
-Logs use it for this account's log groups only; CloudWatch Logs cannot use a key otherwise.
+The key policy keeps the account in control of the key (IAM policies apply), lets CloudWatch
+Logs use it for this account's log groups only, and lets this account's CloudWatch alarms
+publish to the alert topic it encrypts. Neither service can use a key its policy does not name
+(with the AWS-managed ``alias/aws/sns`` key every alarm notification would fail silently).
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class StackKeyArgs:
 
 def key_policy(account_id: str, region: str) -> str:
     """The account administers the key through IAM; CloudWatch Logs may use it for this
-    account's log groups in ``region``."""
+    account's log groups in ``region``; this account's CloudWatch alarms may encrypt messages
+    for the alert topic."""
     logs_arn = f"arn:aws:logs:{region}:{account_id}:log-group:*"
     return json.dumps(
         {
@@ -66,6 +69,14 @@ def key_policy(account_id: str, region: str) -> str:
                     "Resource": "*",
                     "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": logs_arn}},
                 },
+                {
+                    "Sid": "CloudWatchAlarmsOfThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
             ],
         },
         sort_keys=True,
@@ -82,7 +93,7 @@ class StackKey(pulumi.ComponentResource):
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         key = aws.kms.Key(
             f"{name}-key",
-            description=f"EMG Analyzer {args.environment}: registry, secrets, cache, logs",
+            description=f"EMG Analyzer {args.environment}: registry, secrets, cache, logs, alerts",
             enable_key_rotation=True,
             deletion_window_in_days=args.deletion_window_days,
             policy=account.account_id.apply(lambda account_id: key_policy(account_id, args.region)),

@@ -184,6 +184,7 @@ class AwsPlatform(pulumi.ComponentResource):
                 latency_p95_ms=config.alert_latency_p95_ms,
                 error_ratio=config.alert_error_ratio,
                 redis_memory_percent=config.alert_redis_memory_percent,
+                kms_key_arn=key.key_arn,
             ),
             child,
         )

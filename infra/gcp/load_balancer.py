@@ -17,27 +17,17 @@ A serverless NEG backend takes no health check and no timeout: Cloud Run does bo
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
 import pulumi_gcp as gcp
 
-_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})+")
+from infra.hostnames import validate_hostname
+
 RATE_LIMIT_INTERVAL_S = 60
 _DEFAULT_RULE_PRIORITY = 2147483647
 _RATE_LIMIT_PRIORITY = 1000
-
-
-def validate_hostname(field: str, value: str) -> None:
-    """Refuse anything but a lowercase DNS host name (no scheme, path, port or wildcard)."""
-    if not isinstance(value, str) or len(value) > 253 or not _HOSTNAME.fullmatch(value):
-        raise ValueError(
-            f"{field} {value!r} must be a lowercase host name like api.example.org "
-            "(no scheme, path or port)"
-        )
 
 
 @dataclass(frozen=True)

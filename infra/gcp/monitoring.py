@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.gcp.load_balancer import validate_hostname
+from infra.hostnames import validate_hostname
 
 ENVIRONMENTS = ("dev", "prod")
 WINDOW = "300s"

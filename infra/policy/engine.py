@@ -16,6 +16,7 @@ from typing import Any, Literal
 Level = Literal["mandatory", "advisory"]
 Severity = Literal["critical", "high", "medium", "low"]
 Scope = Literal["all", "dev", "prod"]
+Cloud = Literal["gcp", "aws"]
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how Pulumi marks a secret value on the wire
 
 
@@ -73,8 +74,11 @@ def _unwrap(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Context:
+    """The stack being checked: its environment picks the rules' scope, its cloud the rule set."""
+
     stack: str
     environment: Literal["dev", "prod"]
+    cloud: Cloud = "gcp"
 
 
 Violations = Iterable[str]

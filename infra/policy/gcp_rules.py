@@ -1,4 +1,4 @@
-"""The GCP rows of the security rule table (INFRA_NOTES.md: G1-G21, X1-X3) as engine rules.
+"""The GCP rows of the security rule table (INFRA_NOTES.md: G1-G21, X1-X2) as engine rules.
 
 Every rule reads Pulumi wire-form properties (camelCase) through `Resource.get`, so an unknown
 value raises `Unknown` and the engine reports "cannot judge" instead of passing. Messages name
@@ -15,16 +15,33 @@ Decisions where the table leaves room:
 - Cross-resource references (``sslPolicy``, ``urlMap``, ``securityPolicy``, an invoker's
   service) resolve by the last path segment against the logical name (or ``name``) of a
   resource of this stack; a reference to nothing in the stack cannot be checked and is reported.
-- X3 needs the stack outputs, which StackRule cannot see: it is `check_outputs`.
+- X3 needs the stack outputs, which StackRule cannot see: it is `check_outputs` in
+  `infra.policy.common`, shared with the AWS rules.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
 
-from infra.policy.engine import SECRET_SIG, Context, Resource, ResourceRule, Rule, StackRule
+from infra.policy.common import (
+    SECRET_LOOKING_NAME,
+    StackViolations,
+    expect,
+    is_wire_secret,
+    items,
+    missing_labels,
+    names,
+    not_in_stack,
+    of_type,
+    options_blocking_destroy,
+    referenced,
+    resource_rule,
+    show,
+    stack_rule,
+    x2_violations,
+)
+from infra.policy.engine import Context, Resource, Rule
 
 ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
 ARMOR = "gcp:compute/securityPolicy:SecurityPolicy"
@@ -50,7 +67,6 @@ URL_MAP = "gcp:compute/uRLMap:URLMap"
 LB_ONLY_INGRESS = ("INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", "INGRESS_TRAFFIC_INTERNAL_ONLY")
 PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
 DEFAULT_COMPUTE_SA = re.compile(r".*-compute@developer\.gserviceaccount\.com")
-SECRET_LOOKING_NAME = re.compile(r"(?i)pass|secret|token|key|auth")
 DIGEST = re.compile(r"[^\s@]+@sha256:[0-9a-f]{64}")
 ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
 BROAD_ROLES = frozenset({"roles/editor", "roles/owner"})
@@ -59,108 +75,17 @@ UPTIME_CHECK_ID = re.compile(r'check_id\s*=\s*"([^"]+)"')
 # X1: resources that take labels, and the field they use when it is not `labels`.
 LABELED = (REPOSITORY, SERVICE, GLOBAL_ADDRESS, FORWARDING_RULE, ARMOR, REDIS, SECRET)
 USER_LABELED = (ALERT, CHANNEL, UPTIME)
-REQUIRED_LABELS = ("env", "service", "owner")
 # X2: unset deletionProtection means protected for these; prod keeps these across a destroy.
 PROTECTED_BY_DEFAULT = frozenset({SERVICE, REDIS})
 PREVENTING_POLICIES = frozenset({"PREVENT", "ABANDON"})
 KEPT_IN_PROD = (REDIS, SECRET, REPOSITORY)
-# X3: the frontend contract (stacks.outputs.ENV_NAMES).
-REQUIRED_OUTPUTS = (
-    "apiUrl",
-    "healthUrl",
-    "imageRef",
-    "cloud",
-    "environment",
-    "region",
-    "dashboardUrl",
-    "corsOrigins",
-)
-
-StackViolations = Iterator[tuple[str | None, str]]
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def show(value: Any) -> str:
-    """A property value for a message: ``not set`` for None, wire floats without ``.0``."""
-    if value is None:
-        return "not set"
-    if isinstance(value, float) and value.is_integer():
-        return repr(int(value))
-    return repr(value)
-
-
-def expect(
-    resource: Resource, path: str, allowed: Collection[Any], default: Any = None
-) -> list[str]:
-    """One message when ``path`` (``default`` if unset) is not one of ``allowed``."""
-    value = resource.get(path, default)
-    if value in allowed:
-        return []
-    wanted = " or ".join(show(a) for a in allowed)
-    return [f"{path} is {show(value)}, expected {wanted}"]
-
-
-def items(resource: Resource, path: str) -> list[str]:
-    """The paths of the elements of the list at ``path`` (``path[0]``, ...); none if unset."""
-    value = resource.get(path)
-    return [f"{path}[{i}]" for i in range(len(value))] if isinstance(value, list) else []
-
-
 def containers(service: Resource) -> list[str]:
     return items(service, "template.containers")
-
-
-def of_type(resources: Iterable[Resource], *types: str) -> list[Resource]:
-    return [r for r in resources if r.type in types]
-
-
-def names(resource: Resource) -> set[str]:
-    """What a reference's last path segment may be to point at ``resource``."""
-    found = {resource.name}
-    for key in ("name", "secretId", "repositoryId"):
-        value = resource.props.get(key)
-        if isinstance(value, str):
-            found.add(value)
-    return found
-
-
-def referenced(resources: Sequence[Resource], type_token: str, ref: Any) -> Resource | None:
-    """The ``type_token`` resource of this stack that ``ref`` (id, self link, name) points at."""
-    if not isinstance(ref, str) or not ref:
-        return None
-    key = ref.rstrip("/").rsplit("/", 1)[-1]
-    return next((r for r in of_type(resources, type_token) if key in names(r)), None)
-
-
-def not_in_stack(path: str, ref: Any, what: str) -> str:
-    return f"{path} {show(ref)} is not a {what} of this stack, so it cannot be checked"
-
-
-def ports(rule: Resource) -> set[int]:
-    low, _, high = str(rule.get("portRange", "")).partition("-")
-    return set(range(int(low), int(high or low) + 1)) if low.isdigit() else set()
-
-
-def resource_rule(
-    id: str, title: str, types: tuple[str, ...], level: str, severity: str, scope: str, fix: str
-):
-    """Decorator: the function becomes the ``check`` of a ResourceRule registered as ``id``."""
-
-    def register(check) -> ResourceRule:
-        return ResourceRule(id, title, types, level, severity, scope, fix, check)  # type: ignore[arg-type]
-
-    return register
-
-
-def stack_rule(id: str, title: str, level: str, severity: str, scope: str, fix: str):
-    """Decorator: the function becomes the ``check`` of a StackRule registered as ``id``."""
-
-    def register(check) -> StackRule:
-        return StackRule(id, title, level, severity, scope, fix, check)  # type: ignore[arg-type]
-
-    return register
 
 
 # --- G1-G9: Cloud Run ----------------------------------------------------------------------------
@@ -438,11 +363,6 @@ def g15(redis: Resource, context: Context) -> list[str]:
 # --- G16-G17: Secret Manager ---------------------------------------------------------------------
 
 
-def is_wire_secret(resource: Resource, key: str) -> bool:
-    value = resource.props.get(key)
-    return isinstance(value, Mapping) and SECRET_SIG in value
-
-
 @resource_rule(
     "G16",
     "Secret values stay out of state",
@@ -654,21 +574,13 @@ def g21(resources: Sequence[Resource], context: Context) -> StackViolations:
     "Label every resource with env (the stack's environment), service and owner (infra.labels).",
 )
 def x1(resource: Resource, context: Context) -> Iterator[str]:
-    field = "userLabels" if resource.type in USER_LABELED else "labels"
-    for key in REQUIRED_LABELS:
-        value = resource.get(f"{field}.{key}")
-        if not value:
-            yield f"{field}.{key} is not set"
-        elif key == "env" and value != context.environment:
-            wanted = context.environment
-            yield f"{field}.env is {show(value)}, not the stack's environment {wanted!r}"
+    yield from missing_labels(
+        resource, "userLabels" if resource.type in USER_LABELED else "labels", context
+    )
 
 
 def blocks_destroy(resource: Resource) -> Iterator[str]:
-    if resource.protect:
-        yield "protect is set"
-    if resource.retain_on_delete:
-        yield "retainOnDelete is set"
+    yield from options_blocking_destroy(resource)
     default = True if resource.type in PROTECTED_BY_DEFAULT else None
     if (value := resource.get("deletionProtection", default)) is True:
         yield f"deletionProtection is {show(value)}{' (provider default)' if default else ''}"
@@ -686,39 +598,7 @@ def blocks_destroy(resource: Resource) -> Iterator[str]:
     "secrets and the registry protect=True (and retain_on_delete=True).",
 )
 def x2(resources: Sequence[Resource], context: Context) -> StackViolations:
-    for resource in resources:
-        if context.environment == "dev":
-            for reason in blocks_destroy(resource):
-                yield resource.urn, f"{reason} in dev (pulumi destroy would fail or leave it)"
-        elif resource.type in KEPT_IN_PROD and not (resource.protect or resource.retain_on_delete):
-            yield resource.urn, "neither protect nor retainOnDelete is set in prod"
-
-
-X3_ID = "X3"
-X3_TITLE = "Frontend stack outputs present and none secret"
-X3_LEVEL, X3_SEVERITY, X3_SCOPE = "mandatory", "medium", "all"
-X3_REMEDIATION = (
-    "Export apiUrl, healthUrl, imageRef, cloud, environment, region, dashboardUrl and "
-    "corsOrigins as plain (non-secret) stack outputs."
-)
-
-
-def _holds_secret(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        return SECRET_SIG in value or any(_holds_secret(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_holds_secret(v) for v in value)
-    return False
-
-
-def check_outputs(outputs: Mapping[str, Any], secret_outputs: set[str]) -> list[str]:
-    """X3: one message per required export missing, and per export that is secret."""
-    found = [f"output {key} is missing" for key in REQUIRED_OUTPUTS if key not in outputs]
-    secret = set(secret_outputs) | {k for k, v in outputs.items() if _holds_secret(v)}
-    found += [
-        f"output {key} is secret (the frontend reads it in plain text)" for key in sorted(secret)
-    ]
-    return found
+    return x2_violations(resources, context, blocks_destroy, KEPT_IN_PROD)
 
 
 GCP_RULES: tuple[Rule, ...] = (

@@ -1,14 +1,13 @@
-"""Policy checks of the offline plan: the recorded resources through the rule engine, plus the
-stack-outputs rule (X3), which needs the outputs a policy pack's resource view does not have."""
+"""Policy checks of the offline plan: the recorded resources through the rules of the stack's
+cloud, plus the stack-outputs rule (X3), which needs the outputs a policy pack's resource view
+does not have."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from infra.plan import Plan
-from infra.policy.engine import UNKNOWN_VALUE, Context, Finding, Report, Resource, evaluate
-from infra.policy.gcp_rules import (
-    GCP_RULES,
+from infra.policy.common import (
     X3_ID,
     X3_LEVEL,
     X3_REMEDIATION,
@@ -16,6 +15,8 @@ from infra.policy.gcp_rules import (
     X3_TITLE,
     check_outputs,
 )
+from infra.policy.engine import UNKNOWN_VALUE, Context, Finding, Report, Resource, evaluate
+from infra.policy.rules import rules_for
 
 
 def policy_resources(plan: Plan) -> list[Any]:
@@ -39,8 +40,16 @@ def policy_resources(plan: Plan) -> list[Any]:
 
 
 def check_plan(plan: Plan, context: Context) -> Report:
-    """Every GCP rule in scope on the plan's resources, and X3 on its outputs."""
-    report = evaluate(policy_resources(plan), context, GCP_RULES)
+    """Every rule of the plan's cloud in scope on its resources, and X3 on its outputs.
+
+    A context naming another cloud is refused (ValueError) rather than trusted: that cloud's
+    rules would find nothing to check and pass the plan."""
+    if context.cloud != plan.cloud:
+        raise ValueError(
+            f"the plan of stack {plan.stack} is on {plan.cloud}, but the policy context says "
+            f"{context.cloud}: pass Context(..., cloud={plan.cloud!r})"
+        )
+    report = evaluate(policy_resources(plan), context, rules_for(plan.cloud))
     report.findings += [
         Finding(X3_ID, X3_TITLE, X3_LEVEL, X3_SEVERITY, None, message, X3_REMEDIATION)
         for message in check_outputs(plan.run.outputs, plan.run.secret_outputs)

@@ -151,7 +151,7 @@ def test_lifecycle_expires_untagged_first_and_keeps_the_newest_images():
 # -- the stack key ------------------------------------------------------------------------------
 
 
-def test_the_stack_key_rotates_and_lets_only_this_accounts_log_groups_use_it(runs):
+def test_the_stack_key_rotates_and_only_this_accounts_logs_and_alarms_may_use_it(runs):
     key = runs["prod"].one(KEY)
     assert key.inputs["enableKeyRotation"] is True, key.urn
     policy = json.loads(key.inputs["policy"])
@@ -160,6 +160,10 @@ def test_the_stack_key_rotates_and_lets_only_this_accounts_log_groups_use_it(run
     assert logs["Condition"]["ArnLike"] == {
         "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-west-1:123456789012:log-group:*"
     }, key.urn
+    alarms = next(s for s in policy["Statement"] if s["Sid"] == "CloudWatchAlarmsOfThisAccount")
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}, key.urn
+    assert set(alarms["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}, key.urn
+    assert alarms["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}, key.urn
     assert json.loads(key_policy("1", "r"))["Statement"][0]["Principal"] == {
         "AWS": "arn:aws:iam::1:root"
     }

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from infra.plan import Plan, plan_stack
+from infra.policy.common import REQUIRED_OUTPUTS, check_outputs
 from infra.policy.engine import (
     SECRET_SIG,
     UNKNOWN_VALUE,
@@ -27,7 +28,7 @@ from infra.policy.engine import (
     StackRule,
     evaluate,
 )
-from infra.policy.gcp_rules import GCP_RULES, REQUIRED_OUTPUTS, check_outputs
+from infra.policy.gcp_rules import GCP_RULES
 from stacks.outputs import ENV_NAMES
 from tests.infra.tokens import (
     ALERT,
