@@ -140,7 +140,7 @@ def test_preview_runs_pulumi_preview_only_with_credentials() -> None:
     preview = load("preview.yml")
     job = preview["jobs"]["pulumi-preview"]
     assert job["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
-    assert all(s.get("if") == "env.PULUMI_ACCESS_TOKEN != ''" for s in job["steps"])
+    assert all(s.get("if", "").startswith("env.PULUMI_ACCESS_TOKEN != ''") for s in job["steps"])
     (pulumi,) = uses(preview, "pulumi/actions")
     assert pulumi["uses"] == "pulumi/actions@v6"
     assert pulumi["with"]["command"] == "preview"
@@ -163,13 +163,28 @@ def test_deploy_runs_dev_then_prod_behind_an_approval() -> None:
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_deploy_authenticates_and_always_uses_the_policy_pack(stack: str) -> None:
+def test_deploy_authenticates_to_the_stacks_cloud_and_always_uses_the_policy_pack(
+    stack: str,
+) -> None:
     job = load("deploy.yml")["jobs"][stack]
     job_steps = job["steps"]
     actions = [s.get("uses", "").split("@")[0] for s in job_steps]
-    assert "google-github-actions/auth" in actions
-    auth = job_steps[actions.index("google-github-actions/auth")]["with"]
-    assert {"workload_identity_provider", "service_account"} <= set(auth)
+    (which,) = [s for s in job_steps if s.get("id") == "stack"]
+    assert "load_stack_config" in which["run"] and "$GITHUB_OUTPUT" in which["run"]
+    for action, cloud in (
+        ("google-github-actions/auth", "gcp"),
+        ("aws-actions/configure-aws-credentials", "aws"),
+    ):
+        step = job_steps[actions.index(action)]
+        assert step["if"] == f"steps.stack.outputs.cloud == '{cloud}'", step
+        assert job_steps.index(which) < actions.index(action) < actions.index("pulumi/actions")
+    assert {"workload_identity_provider", "service_account"} <= set(
+        job_steps[actions.index("google-github-actions/auth")]["with"]
+    )
+    assert job_steps[actions.index("aws-actions/configure-aws-credentials")]["with"] == {
+        "role-to-assume": "${{ vars.AWS_DEPLOY_ROLE_ARN }}",
+        "aws-region": "${{ steps.stack.outputs.region }}",
+    }
     assert any("gcloud auth configure-docker" in s.get("run", "") for s in job_steps)
     (pulumi,) = [s for s in job_steps if s.get("uses", "").startswith("pulumi/actions@")]
     assert pulumi["with"] == {
@@ -178,4 +193,3 @@ def test_deploy_authenticates_and_always_uses_the_policy_pack(stack: str) -> Non
         "policyPacks": "infra/policy",
         "diff": True,
     }
-    assert actions.index("google-github-actions/auth") < actions.index("pulumi/actions")
