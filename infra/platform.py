@@ -38,6 +38,25 @@ class Platform(Protocol):
     dashboard_url: pulumi.Output[str]
 
 
+def offer_outputs(
+    platform: pulumi.ComponentResource,
+    api_url: pulumi.Output[str],
+    image_ref: pulumi.Output[str],
+    dashboard_url: pulumi.Output[str],
+) -> None:
+    """Set and register a platform component's outputs (`Platform`); the health URL is always
+    the API's ``/health``."""
+    outputs = {
+        "api_url": api_url,
+        "health_url": api_url.apply(lambda url: f"{url}/health"),
+        "image_ref": image_ref,
+        "dashboard_url": dashboard_url,
+    }
+    for name, value in outputs.items():
+        setattr(platform, name, value)
+    platform.register_outputs(outputs)
+
+
 def service_env(config: StackConfig) -> dict[str, str]:
     """Plain settings of the service (secrets go through the cloud's secret store). Every cloud
     stack runs the production profile: authentication on, docs off, unsafe settings refused."""

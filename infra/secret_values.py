@@ -11,13 +11,32 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 
 from stacks.config import SECRET_NAME, SECRETS
 
 _ENV_VAR = re.compile(r"[A-Z][A-Z0-9_]*")
+_ENV_VAR_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")  # what a container accepts
 # Secret whatever their name says: the stack's application secrets (DATABASE_URL holds a
 # password) and the Redis URL (holds the AUTH string).
 _ALWAYS_SECRET = frozenset({s.env_var for s in SECRETS} | {"REDIS_URL"})
+
+
+def check_container_env(env: Collection[str], secret_env: Collection[str], how: str) -> None:
+    """Refuse a container's environment when a name is malformed, a secret would travel as a
+    plain value, or a name is both plain and secret. ``how`` says how secrets must be passed
+    (e.g. "in secret_arns as a Secrets Manager ARN (A8)")."""
+    for name in [*env, *secret_env]:
+        if not _ENV_VAR_NAME.fullmatch(name):
+            raise ValueError(f"env var {name!r} must be upper case letters, digits and '_'")
+    for name in env:
+        if must_be_secret(name):
+            raise ValueError(
+                f"env var {name!r} holds a secret (name matches {SECRET_NAME.pattern} or is one "
+                f"of the stack's secrets): pass it {how}, never as a plain value"
+            )
+    if both := sorted(set(env) & set(secret_env)):
+        raise ValueError(f"env vars {both} are both plain and secret: pick one")
 
 
 def must_be_secret(env_var: str) -> bool:

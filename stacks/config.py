@@ -125,7 +125,7 @@ _SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8,17}")
 _NODE_TYPE = re.compile(r"cache\.[a-z0-9]+\.[a-z0-9]+")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 HOST_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})+")  # lowercase DNS name, no scheme or port
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@" + HOST_NAME.pattern, re.IGNORECASE)
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@" + HOST_NAME.pattern, re.IGNORECASE)
 _ORIGIN = re.compile(rf"(https?)://({_LABEL}(\.{_LABEL})*)(:[0-9]{{1,5}})?")
 _MEMORY = re.compile(r"([0-9]+)(Mi|Gi)")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
@@ -143,7 +143,7 @@ FARGATE_MEMORY_MIB = {
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.fullmatch(value):
+    if not EMAIL.fullmatch(value):
         raise RuleError("must be an e-mail address like name@example.org")
     return value
 

@@ -30,7 +30,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.hostnames import validate_hostname
+from infra.addresses import validate_hostname
 from infra.labels import validate_labels
 
 ENVIRONMENTS = ("dev", "prod")

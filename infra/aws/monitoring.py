@@ -24,7 +24,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.hostnames import validate_hostname
+from infra.addresses import validate_alert_emails
 from infra.labels import SERVICE, validate_labels
 
 ENVIRONMENTS = ("dev", "prod")
@@ -35,22 +35,9 @@ DATAPOINTS_TO_ALARM = 3
 ALB = "AWS/ApplicationELB"
 ECS = "AWS/ECS"
 ELASTICACHE = "AWS/ElastiCache"
-_EMAIL_LOCAL_PART = re.compile(r"[A-Za-z0-9._%+-]+")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 # ElastiCache cluster ids: a letter, then letters, digits and single hyphens, 1-50 characters.
 _CACHE_CLUSTER_ID = re.compile(r"(?!.*--)[a-z][a-z0-9-]{0,48}[a-z0-9]|[a-z]")
-
-
-def validate_email(field: str, value: str) -> None:
-    """Refuse anything but one address like name@example.org."""
-    local, at, host = value.rpartition("@") if isinstance(value, str) else ("", "", "")
-    try:
-        validate_hostname(field, host.lower())
-        valid = bool(at) and _EMAIL_LOCAL_PART.fullmatch(local) is not None
-    except ValueError:
-        valid = False
-    if not valid:
-        raise ValueError(f"{field} {value!r} must be an e-mail address like name@example.org")
 
 
 @dataclass(frozen=True)
@@ -83,20 +70,7 @@ class MonitoringArgs:
         if not isinstance(self.region, str) or not _REGION.fullmatch(self.region):
             raise ValueError(f"region {self.region!r} must be an AWS region like eu-west-1")
         validate_labels(self.tags)
-        if isinstance(self.alert_emails, str):
-            raise ValueError(
-                f"alert_emails {self.alert_emails!r} must be a sequence of addresses, not one "
-                "string"
-            )
-        for email in self.alert_emails:
-            validate_email("alert e-mail", email)
-        if len({e.lower() for e in self.alert_emails}) != len(self.alert_emails):
-            raise ValueError(f"alert_emails {list(self.alert_emails)!r} lists an address twice")
-        if self.environment == "prod" and not self.alert_emails:
-            raise ValueError(
-                f"alert_emails {list(self.alert_emails)!r}: prod needs at least one alert "
-                "address (A18: alarms need a recipient)"
-            )
+        validate_alert_emails(self.alert_emails, self.environment, "A18")
         if isinstance(self.redis_cluster_ids, str) or not self.redis_cluster_ids:
             raise ValueError(
                 f"redis_cluster_ids {self.redis_cluster_ids!r} must be a non-empty sequence of "

@@ -28,7 +28,7 @@ from infra.aws.secrets import Secrets, SecretsArgs
 from infra.aws.service import FargateService, ServiceArgs
 from infra.image import ImageArgs, ServiceImage
 from infra.labels import standard_labels
-from infra.platform import PlatformArgs, service_env
+from infra.platform import PlatformArgs, offer_outputs, service_env
 from stacks.config import SECRETS, StackConfig, memory_mib
 
 
@@ -188,15 +188,4 @@ class AwsPlatform(pulumi.ComponentResource):
             ),
             child,
         )
-        self.api_url = edge.https_url
-        self.health_url = edge.https_url.apply(lambda url: f"{url}/health")
-        self.image_ref = image.image_ref
-        self.dashboard_url = monitoring.dashboard_url
-        self.register_outputs(
-            {
-                "api_url": self.api_url,
-                "health_url": self.health_url,
-                "image_ref": self.image_ref,
-                "dashboard_url": self.dashboard_url,
-            }
-        )
+        offer_outputs(self, edge.https_url, image.image_ref, monitoring.dashboard_url)

@@ -42,8 +42,8 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.labels import validate_labels
-from infra.secret_values import must_be_secret
-from stacks.config import FARGATE_MEMORY_MIB, SECRET_NAME
+from infra.secret_values import check_container_env
+from stacks.config import FARGATE_MEMORY_MIB
 
 CONTAINER_NAME = "api"
 LIVENESS_PATH = "/health/liveness"
@@ -74,7 +74,6 @@ LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557}
     | {2922, 3288, 3653}
 )
-_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _DIGEST_REF = re.compile(r"[^@\s]+@sha256:[0-9a-f]{64}")
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[^*\s]+")
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[^*\s]+")
@@ -287,21 +286,11 @@ class ServiceArgs:
             raise ValueError(f"{self.kms_key_arn=} must be a KMS key ARN (arn:aws:kms:...:key/...)")
 
     def _check_env(self) -> None:
-        for name in [*self.env, *self.secret_arns]:
-            if not _ENV_NAME.fullmatch(name):
-                raise ValueError(f"env var {name!r} must be upper case letters, digits and '_'")
+        check_container_env(
+            self.env, self.secret_arns, "in secret_arns as a Secrets Manager ARN (A8)"
+        )
         if "TMPDIR" in self.env:
             raise ValueError(f"env var 'TMPDIR' is set by the component to {TMP_PATH}")
-        for name in self.env:
-            if must_be_secret(name):
-                raise ValueError(
-                    f"env var {name!r} holds a secret (name matches {SECRET_NAME.pattern} or is "
-                    "one of the stack's secrets): pass it in secret_arns as a Secrets Manager "
-                    "ARN, never as a plain value (A8)"
-                )
-        both = sorted(set(self.env) & set(self.secret_arns))
-        if both:
-            raise ValueError(f"env vars {both} are both plain and secret: pick one")
         if not self.secret_arns:
             raise ValueError(f"{self.secret_arns=} must name the service's secrets")
         for name, arn in self.secret_arns.items():

@@ -23,7 +23,7 @@ from typing import Literal
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.hostnames import validate_hostname
+from infra.addresses import validate_hostname
 
 RATE_LIMIT_INTERVAL_S = 60
 _DEFAULT_RULE_PRIORITY = 2147483647

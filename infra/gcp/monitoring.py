@@ -20,12 +20,11 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.hostnames import validate_hostname
+from infra.addresses import validate_alert_emails, validate_hostname
 
 ENVIRONMENTS = ("dev", "prod")
 WINDOW = "300s"
 """Alignment window and how long a condition must hold before it alerts."""
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _PATH = re.compile(r"/[A-Za-z0-9/_.~-]*")
 _RUN_REVISION = 'resource.type="cloud_run_revision" AND resource.label.service_name="{service}"'
 REQUEST_COUNT = "run.googleapis.com/request_count"
@@ -62,18 +61,7 @@ def _validate(args: MonitoringArgs) -> None:
     validate_hostname("host", args.host)
     if not _PATH.fullmatch(args.health_path):
         raise ValueError(f"{args.health_path=} must be an absolute path like /health")
-    if isinstance(args.alert_emails, str):
-        raise ValueError(f"{args.alert_emails=} must be a sequence of addresses, not one string")
-    for email in args.alert_emails:
-        if not _EMAIL.fullmatch(email):
-            raise ValueError(f"alert e-mail {email!r} must be an address like name@example.org")
-    if len({e.lower() for e in args.alert_emails}) != len(args.alert_emails):
-        raise ValueError(f"{args.alert_emails=} lists an address twice")
-    if args.environment == "prod" and not args.alert_emails:
-        raise ValueError(
-            f"{args.alert_emails=}: prod needs at least one alert address (G21: alerts need a "
-            "recipient)"
-        )
+    validate_alert_emails(args.alert_emails, args.environment, "G21")
     if args.latency_p95_ms <= 0:
         raise ValueError(f"{args.latency_p95_ms=} must be > 0")
     if not 0 < args.error_ratio < 1:

@@ -32,8 +32,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.policy.gcp_rules import DEFAULT_COMPUTE_SA
-from infra.secret_values import must_be_secret
-from stacks.config import SECRET_NAME
+from infra.secret_values import check_container_env
 
 PORT = 8080
 READINESS_PATH = "/health/readiness"
@@ -43,7 +42,6 @@ INGRESS = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
 REQUEST_TIMEOUT = "360s"
 # Names Cloud Run sets itself: a service that sets them is rejected at deploy time.
 _RESERVED_ENV = frozenset({"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"})
-_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _CPU = re.compile(r"[0-9]+(\.[0-9]+)?|[0-9]+m")
 _MEMORY = re.compile(r"[0-9]+(Mi|Gi)")
 
@@ -79,21 +77,12 @@ def _validate(args: ServiceArgs) -> None:
     """Refuse unusable or unsafe arguments, naming the value, before any resource exists."""
     if not args.project or not args.region:
         raise ValueError(f"{args.project=} and {args.region=} must not be empty")
-    for name in list(args.env) + list(args.secret_env):
-        if not _ENV_NAME.fullmatch(name):
-            raise ValueError(f"env var {name!r} must be upper case letters, digits and '_'")
+    check_container_env(
+        args.env, args.secret_env, "in secret_env as a Secret Manager reference (G5)"
+    )
+    for name in [*args.env, *args.secret_env]:
         if name in _RESERVED_ENV:
             raise ValueError(f"env var {name!r} is set by Cloud Run itself and cannot be set")
-    for name in args.env:
-        if must_be_secret(name):
-            raise ValueError(
-                f"env var {name!r} holds a secret (name matches {SECRET_NAME.pattern} or is one "
-                "of the stack's secrets): pass it in secret_env as a Secret Manager reference, "
-                "never as a plain value (G5)"
-            )
-    both = sorted(set(args.env) & set(args.secret_env))
-    if both:
-        raise ValueError(f"env vars {both} are both plain and secret: pick one")
     if args.min_instances < 0:
         raise ValueError(f"{args.min_instances=} must be >= 0")
     if args.max_instances < max(1, args.min_instances):

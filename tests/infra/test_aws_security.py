@@ -39,10 +39,14 @@ from stacks.outputs import ENV_NAMES, StackOutputs, secret_sign
 from tests.infra.wire import (
     is_secret,
     leaves,
+    one,
     prop,
     provider_secret_outputs,
+    resources,
     sdk_args,
     sdk_class,
+    some,
+    stack_urn,
 )
 
 STACKS = ("dev", "prod")
@@ -68,7 +72,6 @@ LISTENER = "aws:lb/listener:Listener"
 LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
-PLATFORM = "emg:aws:Platform"
 PROVIDER = "pulumi:providers:aws"
 RECORD = "aws:route53/record:Record"
 REPOSITORY = "aws:ecr/repository:Repository"
@@ -160,31 +163,6 @@ def aws_config(stack: str) -> StackConfig:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def resources(plan: Plan, type_token: str) -> list[RegisteredResource]:
-    return plan.run.of_type(type_token)
-
-
-def some(plan: Plan, type_token: str) -> list[RegisteredResource]:
-    """The resources of ``type_token``; at least one, or the row's check would be vacuous."""
-    found = resources(plan, type_token)
-    assert found, f"{stack_urn(plan)}: the program registers no {type_token}"
-    return found
-
-
-def one(plan: Plan, type_token: str) -> RegisteredResource:
-    found = resources(plan, type_token)
-    assert len(found) == 1, (
-        f"{stack_urn(plan)}: expected one {type_token}, found {[r.urn for r in found]}"
-    )
-    return found[0]
-
-
-def stack_urn(plan: Plan) -> str:
-    """The root stack's URN (the Platform component's parent): names stack-level findings."""
-    platforms = [r for r in plan.run.resources if r.type == PLATFORM]
-    return (platforms[0].parent if platforms else None) or f"stack {plan.stack}"
 
 
 def handles(resource: RegisteredResource, keys: Iterable[str] = ("arn", "id", "name")) -> set[str]:

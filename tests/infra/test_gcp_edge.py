@@ -404,7 +404,7 @@ def test_dev_may_run_without_alert_addresses_prod_may_not() -> None:
     run = _monitoring_run("dev", alert_emails=())
     assert not run.of_type(CHANNEL), [r.urn for r in run.of_type(CHANNEL)]
     message = _refused(lambda: Monitoring("watch", monitoring_args("prod", alert_emails=())))
-    assert "alert_emails=()" in message and "prod" in message, message
+    assert "alert_emails []" in message and "prod" in message, message
 
 
 @pytest.mark.parametrize(

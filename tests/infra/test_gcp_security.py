@@ -43,7 +43,6 @@ from tests.infra.tokens import (
     INVOKER,
     NEG,
     PEERING,
-    PLATFORM,
     REDIS,
     REPOSITORY,
     SECRET,
@@ -57,9 +56,13 @@ from tests.infra.tokens import (
 from tests.infra.wire import (
     is_secret,
     leaves,
+    one,
     prop,
     provider_secret_outputs,
+    resources,
     sdk_args,
+    some,
+    stack_urn,
     unwrap,
 )
 
@@ -92,31 +95,6 @@ def plan(request: pytest.FixtureRequest, plans: dict[str, Plan]) -> Plan:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def resources(plan: Plan, type_token: str) -> list[RegisteredResource]:
-    return plan.run.of_type(type_token)
-
-
-def some(plan: Plan, type_token: str) -> list[RegisteredResource]:
-    """The resources of ``type_token``; at least one, or the row's check would be vacuous."""
-    found = resources(plan, type_token)
-    assert found, f"{stack_urn(plan)}: the program registers no {type_token}"
-    return found
-
-
-def one(plan: Plan, type_token: str) -> RegisteredResource:
-    found = resources(plan, type_token)
-    assert len(found) == 1, (
-        f"{stack_urn(plan)}: expected one {type_token}, found {[r.urn for r in found]}"
-    )
-    return found[0]
-
-
-def stack_urn(plan: Plan) -> str:
-    """The root stack's URN (the Platform component's parent): names stack-level findings."""
-    platforms = [r for r in plan.run.resources if r.type == PLATFORM]
-    return (platforms[0].parent if platforms else None) or f"stack {plan.stack}"
 
 
 def handles(resource: RegisteredResource) -> set[str]:

@@ -26,7 +26,7 @@ from infra.policy.gcp_rules import GLOBAL_ADDRESS as ADDRESS
 __all__ = [
     "ACCESS", "ACCOUNT", "ADDRESS", "ALERT", "ARMOR", "BACKEND", "CERTIFICATE", "CHANNEL",
     "DASHBOARD", "FORWARDING_RULE", "HTTPS_PROXY", "HTTP_PROXY", "IAM_MEMBER", "IMAGE", "INVOKER",
-    "NEG", "PEERING", "PLATFORM", "REDIS", "REPOSITORY", "SECRET", "SECRET_IAM", "SECRET_VERSION",
+    "NEG", "PEERING", "REDIS", "REPOSITORY", "SECRET", "SECRET_IAM", "SECRET_VERSION",
     "SERVICE", "SSL_POLICY", "SUBNET", "UPTIME", "URL_MAP", "VERSION", "VPC",
 ]  # fmt: skip
 
@@ -38,6 +38,5 @@ DASHBOARD = "gcp:monitoring/dashboard:Dashboard"
 IMAGE = "docker:index/image:Image"
 NEG = "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup"
 PEERING = "gcp:servicenetworking/connection:Connection"
-PLATFORM = "emg:gcp:Platform"
 SUBNET = "gcp:compute/subnetwork:Subnetwork"
 VPC = "gcp:compute/network:Network"

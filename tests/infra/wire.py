@@ -1,6 +1,6 @@
-"""Reading a recorded plan's wire-form inputs, for the whole-program security tests of both
-clouds: secrets unwrapped or found, every leaf with its path, and which arguments and secret
-outputs the provider SDK declares for a type."""
+"""Reading a recorded plan, for the whole-program security tests of both clouds: resources by
+type (never vacuously none), wire-form inputs with secrets unwrapped or found, every leaf with
+its path, and which arguments and secret outputs the provider SDK declares for a type."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from functools import cache
 from typing import Any
 
 from infra.mocks import RegisteredResource
+from infra.plan import Plan
 from infra.policy.engine import SECRET_SIG
+
+PLATFORMS = ("emg:gcp:Platform", "emg:aws:Platform")
 
 
 def is_secret(value: Any) -> bool:
@@ -81,3 +84,28 @@ def provider_secret_outputs(type_token: str) -> frozenset[str]:
         return frozenset()
     match = re.search(r"additional_secret_outputs=\[([^\]]*)\]", inspect.getsource(cls))
     return frozenset(re.findall(r'"([^"]+)"', match.group(1))) if match else frozenset()
+
+
+def resources(plan: Plan, type_token: str) -> list[RegisteredResource]:
+    return plan.run.of_type(type_token)
+
+
+def some(plan: Plan, type_token: str) -> list[RegisteredResource]:
+    """The resources of ``type_token``; at least one, or the row's check would be vacuous."""
+    found = resources(plan, type_token)
+    assert found, f"{stack_urn(plan)}: the program registers no {type_token}"
+    return found
+
+
+def one(plan: Plan, type_token: str) -> RegisteredResource:
+    found = resources(plan, type_token)
+    assert len(found) == 1, (
+        f"{stack_urn(plan)}: expected one {type_token}, found {[r.urn for r in found]}"
+    )
+    return found[0]
+
+
+def stack_urn(plan: Plan) -> str:
+    """The root stack's URN (the Platform component's parent): names stack-level findings."""
+    platforms = [r for r in plan.run.resources if r.type in PLATFORMS]
+    return (platforms[0].parent if platforms else None) or f"stack {plan.stack}"
