@@ -50,8 +50,8 @@ Decisions where the table leaves room:
 - X1: tags on the types listed in `TAGGED`. X2: in dev, besides ``protect``/``retainOnDelete``,
   ALB ``enableDeletionProtection``, and an ECR repository without ``forceDelete`` or an S3
   bucket without ``forceDestroy`` (they cannot be deleted once they hold images/objects); in
-  prod the replication group, secrets and repository need both ``protect`` and
-  ``retainOnDelete``.
+  prod the replication group, secrets and repository need ``protect`` or ``retainOnDelete``
+  (a policy pack sees only ``protect``; the platform sets both).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from infra.aws.monitoring import (
 )
 from infra.labels import standard_labels
 from infra.mocks import AWS_ACCOUNT, ProgramRun, RecordingMonitor, RegisteredResource
-from tests.infra.conftest import run_component
+from tests.infra.conftest import refused, run_component
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"
@@ -601,20 +601,6 @@ def test_dashboard_body_latency_threshold_in_seconds() -> None:
 # === argument validation =====================================================================
 
 
-def _refused(build: Callable[[], None]) -> str:
-    """Run ``build`` under mocks, expect ValueError, and check nothing was registered."""
-    caught: dict[str, str] = {}
-
-    def program() -> None:
-        with pytest.raises(ValueError) as info:
-            build()
-        caught["message"] = str(info.value)
-
-    run = run_component(program)
-    assert not run.resources, f"registered before refusing: {[r.urn for r in run.resources]}"
-    return caught["message"]
-
-
 @pytest.mark.parametrize(
     ("changes", "named"),
     [
@@ -646,7 +632,7 @@ def test_lb_invalid_arguments_are_refused_naming_the_value(
 
 
 def test_lb_name_too_long_for_alb_names_is_refused_before_any_resource() -> None:
-    message = _refused(lambda: LoadBalancer("emg-analyzer-prod-edge", lb_args("prod")))
+    message = refused(lambda: LoadBalancer("emg-analyzer-prod-edge", lb_args("prod")))
     assert "'emg-analyzer-prod-edge'" in message, message
 
 

@@ -38,7 +38,7 @@ from infra.aws.service import (
 from infra.labels import REQUIRED_LABELS, standard_labels
 from infra.mocks import ProgramRun, RecordingMonitor, RegisteredResource
 from stacks.config import SECRET_NAME, SECRETS
-from tests.infra.conftest import run_component
+from tests.infra.conftest import refused, run_component
 
 COMPONENT = "emg:aws:Service"
 CLUSTER = "aws:ecs/cluster:Cluster"
@@ -567,7 +567,7 @@ def test_fargate_sizes_accepted(cpu: int, memory_mib: int) -> None:
     ("cpu", "memory_mib"),
     [(1, 1024), (1, 9216), (1, 2500), (2, 2048), (4, 31744), (8, 17408), (8, 65536), (3, 4096)],
 )
-def test_fargate_sizes_refused(cpu: int, memory_mib: int) -> None:
+def test_fargate_sizesrefused_args(cpu: int, memory_mib: int) -> None:
     with pytest.raises(ValueError, match=f"{cpu=}" if cpu == 3 else f"{memory_mib=}"):
         fargate_task_size(cpu, memory_mib)
 
@@ -589,18 +589,8 @@ def test_execution_role_policy_refuses_wildcards_and_nothing(secrets: list[str],
 # --- validation ------------------------------------------------------------------------------
 
 
-def _refused(make_args: Callable[[], ServiceArgs]) -> str:
-    """Build the component under mocks, expect ValueError, and check nothing was registered."""
-    caught: dict[str, str] = {}
-
-    def build() -> None:
-        with pytest.raises(ValueError) as info:
-            FargateService("api", make_args())
-        caught["message"] = str(info.value)
-
-    run = run_component(build)
-    assert not run.resources, f"registered before refusing: {[r.urn for r in run.resources]}"
-    return caught["message"]
+def refused_args(make_args: Callable[[], ServiceArgs]) -> str:
+    return refused(lambda: FargateService("api", make_args()))
 
 
 @pytest.mark.parametrize(
@@ -642,7 +632,7 @@ def _refused(make_args: Callable[[], ServiceArgs]) -> str:
 def test_invalid_arguments_are_refused_naming_the_value(
     env: str, changes: dict[str, Any], named: str
 ) -> None:
-    message = _refused(lambda: service_args(env, **changes))
+    message = refused_args(lambda: service_args(env, **changes))
     assert named in message, message
 
 
@@ -654,9 +644,9 @@ def test_invalid_arguments_are_refused_naming_the_value(
         *("DATABASE_URL", "REDIS_URL", "AWS_CREDENTIALS", "PRIVATE_PEM"),
     ],
 )
-def test_a8_secret_looking_plain_env_is_refused(name: str) -> None:
+def test_a8_secret_looking_plain_env_isrefused_args(name: str) -> None:
     args = service_args("dev")
-    message = _refused(lambda: dataclasses.replace(args, env={**args.env, name: "hunter2"}))
+    message = refused_args(lambda: dataclasses.replace(args, env={**args.env, name: "hunter2"}))
     assert repr(name) in message and "secret_arns" in message, message
     assert "hunter2" not in message, f"the refusal leaks the value: {message}"
 

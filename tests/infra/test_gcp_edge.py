@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -18,7 +17,7 @@ import pytest
 from infra.gcp.load_balancer import LoadBalancer, LoadBalancerArgs
 from infra.gcp.monitoring import Monitoring, MonitoringArgs
 from infra.mocks import ProgramRun, RegisteredResource
-from tests.infra.conftest import run_component
+from tests.infra.conftest import refused, run_component
 from tests.infra.tokens import (
     ADDRESS,
     ALERT,
@@ -76,20 +75,6 @@ def monitoring_args(stack: str, **changes: Any) -> MonitoringArgs:
 def _stack_of(resource: RegisteredResource) -> str:
     """The stack of a run (``urn:pulumi:<stack>::<project>::...``)."""
     return resource.urn.split("::")[0].rsplit(":", 1)[-1]
-
-
-def _refused(build: Callable[[], None]) -> str:
-    """Run ``build`` under mocks, expect ValueError, and check nothing was registered."""
-    caught: dict[str, str] = {}
-
-    def program() -> None:
-        with pytest.raises(ValueError) as info:
-            build()
-        caught["message"] = str(info.value)
-
-    run = run_component(program)
-    assert not run.resources, f"registered before refusing: {[r.urn for r in run.resources]}"
-    return caught["message"]
 
 
 def _by_id(run: ProgramRun, type_token: str, resource_id: Any) -> RegisteredResource:
@@ -245,7 +230,7 @@ def test_x1_lb_labels(lb: ProgramRun) -> None:
 def test_lb_invalid_arguments_are_refused_naming_the_value(
     changes: dict[str, Any], named: str
 ) -> None:
-    message = _refused(lambda: LoadBalancer("edge", lb_args("dev", **changes)))
+    message = refused(lambda: LoadBalancer("edge", lb_args("dev", **changes)))
     assert named in message, message
 
 
@@ -403,7 +388,7 @@ def test_x1_monitoring_labels(watch: ProgramRun) -> None:
 def test_dev_may_run_without_alert_addresses_prod_may_not() -> None:
     run = _monitoring_run("dev", alert_emails=())
     assert not run.of_type(CHANNEL), [r.urn for r in run.of_type(CHANNEL)]
-    message = _refused(lambda: Monitoring("watch", monitoring_args("prod", alert_emails=())))
+    message = refused(lambda: Monitoring("watch", monitoring_args("prod", alert_emails=())))
     assert "alert_emails []" in message and "prod" in message, message
 
 
@@ -426,5 +411,5 @@ def test_dev_may_run_without_alert_addresses_prod_may_not() -> None:
 def test_monitoring_invalid_arguments_are_refused_naming_the_value(
     changes: dict[str, Any], named: str
 ) -> None:
-    message = _refused(lambda: Monitoring("watch", monitoring_args("prod", **changes)))
+    message = refused(lambda: Monitoring("watch", monitoring_args("prod", **changes)))
     assert named in message, message

@@ -17,7 +17,7 @@ import pytest
 from infra.gcp.service import LIVENESS_PATH, PORT, READINESS_PATH, CloudRunService, ServiceArgs
 from infra.mocks import ProgramRun, RegisteredResource
 from stacks.config import SECRETS
-from tests.infra.conftest import run_component
+from tests.infra.conftest import refused, run_component
 from tests.infra.tokens import IAM_MEMBER, SERVICE
 
 G5_SECRET_NAME = re.compile(r"(?i)pass|secret|token|key|auth")
@@ -188,8 +188,8 @@ def test_g5_plain_settings_are_passed_as_values(run: ProgramRun) -> None:
         *("DATABASE_URL", "REDIS_URL", "DB_PASSPHRASE"),
     ],
 )
-def test_g5_secret_looking_plain_env_is_refused(name: str) -> None:
-    message = _refused(lambda: service_args("dev", env={"ENVIRONMENT": "x", name: "hunter2"}))
+def test_g5_secret_looking_plain_env_isrefused_args(name: str) -> None:
+    message = refused_args(lambda: service_args("dev", env={"ENVIRONMENT": "x", name: "hunter2"}))
     assert repr(name) in message and "secret_env" in message, message
     assert "hunter2" not in message, f"the refusal leaks the value: {message}"
 
@@ -303,18 +303,8 @@ def test_dev_and_prod_differ_where_they_should(runs: dict[str, ProgramRun]) -> N
 # --- validation ------------------------------------------------------------------------------
 
 
-def _refused(make_args: Callable[[], ServiceArgs]) -> str:
-    """Build the component under mocks, expect ValueError, and check nothing was registered."""
-    caught: dict[str, str] = {}
-
-    def build() -> None:
-        with pytest.raises(ValueError) as info:
-            CloudRunService("api", make_args())
-        caught["message"] = str(info.value)
-
-    run = run_component(build)
-    assert not run.resources, f"registered before refusing: {[r.urn for r in run.resources]}"
-    return caught["message"]
+def refused_args(make_args: Callable[[], ServiceArgs]) -> str:
+    return refused(lambda: CloudRunService("api", make_args()))
 
 
 @pytest.mark.parametrize(
@@ -337,7 +327,7 @@ def _refused(make_args: Callable[[], ServiceArgs]) -> str:
 def test_invalid_arguments_are_refused_naming_the_value(
     changes: dict[str, Any], named: str
 ) -> None:
-    message = _refused(lambda: service_args("dev", **changes))
+    message = refused_args(lambda: service_args("dev", **changes))
     assert named in message, message
 
 
