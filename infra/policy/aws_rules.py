@@ -800,14 +800,30 @@ def a18(resources: Sequence[Resource], context: Context) -> StackViolations:
                 elif target is None:
                     yield alarm.urn, not_in_stack(path, value, what)
                 else:
-                    covered.add((target.urn, metric))
+                    nodes = [str(value)] if key == "CacheClusterId" else watched_nodes(target)
+                    covered.update((target.urn, metric, node) for node in nodes)
         if watching and not alarm.get("alarmActions"):
             yield alarm.urn, "alarmActions is not set (the alarm notifies nobody)"
     for type_token, _, space, metrics, _ in WATCHED:
         for target in of_type(resources, type_token):
             for metric in metrics:
-                if (target.urn, metric) not in covered:
+                nodes = watched_nodes(target)
+                missing = [n for n in nodes if (target.urn, metric, n) not in covered]
+                if missing == nodes:
                     yield target.urn, f"no alarm watches {space} {metric}"
+                    continue
+                for node in missing:  # a node (of a replication group) nobody watches
+                    yield target.urn, f"no alarm watches {space} {metric} on node {node}"
+
+
+def watched_nodes(target: Resource) -> list[str]:
+    """What each metric must be watched on: every node of a replication group (ElastiCache
+    reports per node, ``<group id>-001``...), else the resource as a whole ("")."""
+    if target.type != CACHE:
+        return [""]
+    group = target.get("replicationGroupId", target.name)
+    count = int(target.get("numCacheClusters", 1) or 1)
+    return [f"{group}-{i:03d}" for i in range(1, count + 1)]
 
 
 @resource_rule(

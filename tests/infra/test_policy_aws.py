@@ -375,14 +375,17 @@ def good_stack(env: str) -> list[Resource]:
         res(ALARM, "alb-unhealthy", alarm("UnHealthyHostCount", "AWS/ApplicationELB", alb)),
         res(ALARM, "ecs-cpu", alarm("CPUUtilization", "AWS/ECS", ecs)),
         res(ALARM, "ecs-memory", alarm("MemoryUtilization", "AWS/ECS", ecs)),
-        res(
-            ALARM,
-            "redis-memory",
-            alarm(
-                "DatabaseMemoryUsagePercentage",
-                "AWS/ElastiCache",
-                {"CacheClusterId": "emg-redis-001"},
-            ),
+        *(
+            res(
+                ALARM,
+                f"redis-memory-{node}",
+                alarm(
+                    "DatabaseMemoryUsagePercentage",
+                    "AWS/ElastiCache",
+                    {"CacheClusterId": f"emg-redis-{node}"},
+                ),
+            )
+            for node in (("001", "002") if prod else ("001",))
         ),
         res(
             ALARM,
@@ -841,6 +844,13 @@ CASES = [
     Case("A18", "ecs-memory", REMOVE, "no alarm watches AWS/ECS MemoryUtilization", at="service"),
     Case(
         "A18",
+        "redis-memory-002",
+        REMOVE,
+        "no alarm watches AWS/ElastiCache DatabaseMemoryUsagePercentage on node emg-redis-002",
+        at="redis",
+    ),
+    Case(
+        "A18",
         "redis-cpu",
         props(namespace="AWS/EC2"),
         "no alarm watches AWS/ElastiCache EngineCPUUtilization",
@@ -1027,7 +1037,12 @@ def test_an_unknown_secret_string_is_still_a_secret_string_in_state() -> None:
 PROD_ONLY = sorted(r for r, (_, _, scope) in EXPECTED_RULES.items() if scope == "prod")
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.rule in PROD_ONLY], ids=case_id)
+@pytest.mark.parametrize(
+    "case",
+    # (dev's single Redis node has no second node to leave unwatched)
+    [c for c in CASES if c.rule in PROD_ONLY and c.resource in {r.name for r in good_stack("dev")}],
+    ids=case_id,
+)
 def test_prod_only_rule_ignores_dev(case: Case) -> None:
     assert found(run(case.rule, variant("dev", case.resource, case.changes), "dev")) == []
 

@@ -255,6 +255,9 @@ MUTATIONS: dict[str, Mutation] = {
     "logs-unencrypted-in-prod": Mutation("A17", "emg-service-logs", props(kmsKeyId=DELETE)),
     "alarm-notifies-nobody": Mutation("A18", "emg-monitoring-ecs-cpu", props(alarmActions=DELETE)),
     "alarm-missing": Mutation("A18", "emg-monitoring-alb-unhealthy-hosts", REMOVE),
+    "redis-replica-unwatched": Mutation(
+        "A18", "emg-monitoring-redis-cpu-emg-prod-redis-002", REMOVE
+    ),
     "certificate-email-validation": Mutation(
         "A19", "emg-lb-certificate", props(validationMethod="EMAIL"), stack="dev"
     ),
