@@ -69,6 +69,9 @@ def register_stack(commands: argparse._SubParsersAction) -> None:
         "without it, runs the offline plan of --stack.",
     )
     outputs.add_argument("--stack", required=True)
+    outputs.add_argument(
+        "--cloud", choices=["gcp", "aws"], help="without --from: plan the stack on this cloud"
+    )
     outputs.add_argument("--format", choices=["env", "json"], default="env")
     outputs.add_argument("--from", dest="source", metavar="FILE", help="pulumi stack output --json")
     outputs.set_defaults(run=_run_outputs)
@@ -183,6 +186,8 @@ def _run_outputs(args: argparse.Namespace) -> int:
     from stacks.loader import load_stack_config
     from stacks.outputs import StackOutputs, StackOutputsError, render_env, render_json
 
+    if args.source and args.cloud:
+        return _fail("--cloud plans the stack; outputs read --from a file already name their cloud")
     try:
         environment = load_stack_config(args.stack).environment
         if args.source:
@@ -196,7 +201,7 @@ def _run_outputs(args: argparse.Namespace) -> int:
         else:
             from infra.plan import plan_stack, snapshot
 
-            raw = snapshot(plan_stack(args.stack))["outputs"]
+            raw = snapshot(plan_stack(args.stack, cloud=args.cloud))["outputs"]
         outputs = StackOutputs.from_stack(raw)
     except (StackOutputsError, OSError, ValueError) as exc:
         return _fail(str(exc))

@@ -217,3 +217,53 @@ def test_cli_stack_outputs_refuses_another_stacks_outputs_and_non_json(tmp_path)
     )
     assert result.returncode == 2
     assert "--from -: not `pulumi stack output --json` output" in result.stderr
+
+
+def test_cli_plans_a_stack_on_the_other_cloud_with_its_policy(tmp_path) -> None:
+    findings = tmp_path / "findings.json"
+    command = [EMG, "infra", "plan", "--stack", "prod", "--cloud", "aws", "--quiet", "--policy"]
+    result = subprocess.run(
+        [*command, "--findings", str(findings)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "stack prod on aws: " in result.stderr
+    assert "policy: 0 findings, 0 blocking" in result.stdout
+    assert json.loads(findings.read_text()) == {"findings": [], "blocking": 0}
+
+
+def test_cli_stack_outputs_on_the_other_cloud_and_refuses_cloud_with_from(tmp_path) -> None:
+    result = subprocess.run(
+        [EMG, "stack", "outputs", "--stack", "dev", "--cloud", "aws", "--format", "env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "VITE_CLOUD=aws\n" in result.stdout and "VITE_REGION=eu-west-1\n" in result.stdout
+    result = subprocess.run(
+        [EMG, "stack", "outputs", "--stack", "dev", "--cloud", "aws", "--from", "-"],
+        input="{}",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        "emg: error: --cloud plans the stack; outputs read --from a file already name their "
+        "cloud\n",
+    )
+
+
+def test_cli_plan_on_a_cloud_the_stack_file_has_no_settings_for_names_them(tmp_path) -> None:
+    source = (PROJECT_ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+    kept = [line for line in source.splitlines() if "awsHostedZoneId" not in line]
+    (tmp_path / "Pulumi.dev.yaml").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    with pytest.raises(StackConfigError) as caught:
+        plan_stack("dev", root=tmp_path, cloud="aws")
+    assert caught.value.problems == (
+        "emg-analyzer:awsHostedZoneId is required when cloud is aws: set it with "
+        "`pulumi config set emg-analyzer:awsHostedZoneId <route53-zone-id>`",
+    )
