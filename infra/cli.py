@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from infra.plan import Plan
+    from infra.policy.engine import Suppression
 
 EXIT_BAD_INPUT = 2
 
@@ -39,8 +42,20 @@ def register_infra(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="evaluate the security rules; exit 1 on any blocking (mandatory) finding",
     )
-    plan.add_argument("--findings", metavar="FILE", help="with --policy: findings as JSON")
-    plan.add_argument("--sarif", metavar="FILE", help="with --policy: findings as SARIF 2.1.0")
+    plan.add_argument(
+        "--findings", metavar="FILE", help="with --policy: findings as JSON (- for standard output)"
+    )
+    plan.add_argument(
+        "--sarif",
+        metavar="FILE",
+        help="with --policy: findings as SARIF 2.1.0 (- for standard output)",
+    )
+    plan.add_argument(
+        "--policy-config",
+        metavar="FILE",
+        help="with --policy: the policy pack's config file; its suppressions (each with a "
+        "reason) apply here too",
+    )
     plan.set_defaults(run=_run_plan)
     plan_actions = plan.add_subparsers(title="actions", metavar="ACTION", required=False)
     diff = plan_actions.add_parser(
@@ -88,13 +103,24 @@ def _run_plan(args: argparse.Namespace) -> int:
 
     if not args.stack:
         return _fail("infra plan: the following arguments are required: --stack")
-    if (args.findings or args.sarif) and not args.policy:
-        return _fail("--findings and --sarif need --policy")
+    if (args.findings or args.sarif or args.policy_config) and not args.policy:
+        return _fail("--findings, --sarif and --policy-config need --policy")
+    to_stdout = [
+        o
+        for o, v in (("--json", args.json), ("--findings", args.findings), ("--sarif", args.sarif))
+        if v == "-"
+    ]
+    if len(to_stdout) > 1:
+        return _fail(f"only one of {' and '.join(to_stdout)} can write to standard output")
+    try:
+        suppressions = _suppressions(args.policy_config) if args.policy_config else ()
+    except ValueError as exc:
+        return _fail(f"--policy-config {args.policy_config}: {exc}")
     try:
         plan = plan_stack(args.stack, cloud=args.cloud)
     except (StackConfigError, FileNotFoundError, ValueError) as exc:
         return _fail(str(exc))
-    if not args.quiet and args.json != "-":
+    if not args.quiet and not to_stdout:
         print(render_tree(plan), end="")
     print(
         f"stack {args.stack} on {plan.cloud}: {len(plan.run.resources)} resources, "
@@ -105,7 +131,7 @@ def _run_plan(args: argparse.Namespace) -> int:
         print(snapshot_json(plan), end="")
     elif args.json and (problem := _write(args.json, snapshot_json(plan), "--json")):
         return _fail(problem)
-    return _run_policy(args, plan) if args.policy else 0
+    return _run_policy(args, plan, suppressions, bool(to_stdout)) if args.policy else 0
 
 
 def _read_json(path: str, what: str) -> object:
@@ -158,26 +184,33 @@ def _write(path: str, text: str, option: str) -> str | None:
     return None
 
 
-def _run_policy(args: argparse.Namespace, plan: Plan) -> int:
+def _suppressions(path: str) -> tuple[Suppression, ...]:
+    from infra.policy.pack import config_suppressions
+
+    return config_suppressions(_read_json(path, "file"))
+
+
+def _run_policy(
+    args: argparse.Namespace, plan: Plan, suppressions: Sequence[Suppression], quiet: bool
+) -> int:
+    from infra.policy.common import X3_DESCRIPTION
     from infra.policy.engine import Context
     from infra.policy.offline import check_plan
     from infra.policy.report import findings_json, render_text, sarif
     from infra.policy.rules import rules_for
-    from stacks.loader import load_stack_config, stack_file
+    from stacks.loader import stack_file
 
-    environment = load_stack_config(args.stack).environment
-    context = Context(args.stack, environment, plan.cloud)  # type: ignore[arg-type]
-    report = check_plan(plan, context)
-    print(render_text(report), end="", file=sys.stderr if args.json == "-" else sys.stdout)
+    context = Context(args.stack, plan.environment, plan.cloud)  # type: ignore[arg-type]
+    report = check_plan(plan, context, suppressions)
+    print(render_text(report), end="", file=sys.stderr if quiet else sys.stdout)
+    rules = [*rules_for(context.cloud), X3_DESCRIPTION]
     for path, text, option in (
         (args.findings, findings_json(report), "--findings"),
-        (
-            args.sarif,
-            sarif(report, rules_for(context.cloud), stack_file(args.stack).name),
-            "--sarif",
-        ),
+        (args.sarif, sarif(report, rules, stack_file(args.stack).name), "--sarif"),
     ):
-        if path and (problem := _write(path, text, option)):
+        if path == "-":
+            print(text, end="")
+        elif path and (problem := _write(path, text, option)):
             return _fail(problem)
     return 1 if report.blocking else 0
 

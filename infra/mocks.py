@@ -297,6 +297,16 @@ def _resolve_exports(run: ProgramRun) -> None:
             run.secret_outputs.add(name)
 
 
+def _close(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what a failed program left pending, then close its loop, so nothing is reported
+    as destroyed-while-pending when the loop is garbage collected."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.close()
+
+
 def run_program(
     program: Callable[[], None],
     *,
@@ -310,7 +320,8 @@ def run_program(
     result: dict[str, Any] = {}
 
     def target() -> None:
-        asyncio.set_event_loop(asyncio.new_event_loop())
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
         try:
             mocks = PlanMocks(project)
             monitor = RecordingMonitor(mocks)
@@ -326,6 +337,8 @@ def run_program(
             result["run"] = monitor.run
         except BaseException as exc:  # handed to the caller's thread
             result["error"] = exc
+        finally:
+            _close(loop)
 
     thread = threading.Thread(target=target, name=f"pulumi-mocks-{stack}")
     thread.start()

@@ -59,9 +59,7 @@ def plan_stack(stack: str, root: Path = PROJECT_ROOT, cloud: str | None = None) 
     from infra.program import main
 
     # Refuse bad configuration with the offline loader's words.
-    stack_config = load_stack_config(stack, root)
-    if cloud is not None and cloud != stack_config.cloud:
-        stack_config = stack_config.on_cloud(cloud, source=stack_file(stack, root).name)  # type: ignore[arg-type]
+    stack_config = load_stack_config(stack, root, cloud)
     config, secret_keys = _config_for_runtime(stack, root, stack_config.cloud)
     started = time.perf_counter()
     run = run_program(

@@ -258,11 +258,6 @@ class StackConfig(BaseModel):
         assert region is not None  # _rules requires it
         return region
 
-    def on_cloud(self, cloud: Cloud, *, source: str) -> StackConfig:
-        """This stack's settings on another cloud (`emg infra plan --cloud`), validated again:
-        raises StackConfigError when the stack lacks that cloud's settings."""
-        return self._validated({**self.model_dump(by_alias=True), "cloud": cloud}, source)
-
     @field_validator(
         "cors_origins",
         "alert_emails",
@@ -371,8 +366,8 @@ class StackConfig(BaseModel):
     @field_validator("memory")
     @classmethod
     def _memory(cls, value: str) -> str:
-        if not _MEMORY.fullmatch(value) or not 512 <= memory_mib(value) <= 32768:
-            raise RuleError("must be a size from 512Mi to 32Gi, like 512Mi or 2Gi")
+        if not _MEMORY.fullmatch(value) or not 512 <= memory_mib(value) <= 61440:
+            raise RuleError("must be a size from 512Mi to 60Gi, like 512Mi or 2Gi")
         return value
 
     @model_validator(mode="after")
@@ -484,6 +479,10 @@ def _sizing_problems(c: StackConfig) -> list[Problem]:
 
 def _cloud_run_problems(c: StackConfig) -> list[Problem]:
     problems = []
+    if memory_mib(c.memory) > 32768:
+        problems.append(
+            Problem(_key("memory"), "must be at most 32Gi (Cloud Run maximum)", c.memory)
+        )
     least_memory = _MIN_MEMORY_MIB_FOR_CPU[c.cpu]
     if memory_mib(c.memory) < least_memory:
         problems.append(

@@ -38,7 +38,17 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         known = sorted(p.name for p in path.parent.glob("Pulumi.*.yaml"))
         raise FileNotFoundError(f"{path} does not exist (stack files here: {', '.join(known)})")
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or "not YAML"
+        raise StackConfigError(
+            [f"{path.name} is not valid YAML{where}: {problem}"], source=path.name
+        ) from None
+    except UnicodeDecodeError:
+        raise StackConfigError([f"{path.name} is not UTF-8 text"], source=path.name) from None
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):
         raise StackConfigError([f"{path.name} has no 'config:' mapping"], source=path.name)
@@ -102,14 +112,20 @@ def split_settings(
     return settings, secrets_set, problems
 
 
-def load_stack_config(stack: str, root: Path = PROJECT_ROOT) -> StackConfig:
-    """The validated configuration of ``stack`` from its committed file (offline)."""
+def load_stack_config(
+    stack: str, root: Path = PROJECT_ROOT, cloud: str | None = None
+) -> StackConfig:
+    """The validated configuration of ``stack`` from its committed file (offline); with
+    ``cloud``, as if the file said ``cloud: <cloud>`` (`emg infra plan --cloud`), so only that
+    cloud's rules apply and its settings must be there."""
     path = stack_file(stack, root)
     settings, _, problems = split_settings(
         read_stack_file(path), secure=lambda _k, v: is_secure(v), source=path.name
     )
     if problems:
         raise StackConfigError(problems, source=path.name)
+    if cloud is not None:
+        settings["cloud"] = cloud
     return StackConfig.from_settings(settings, stack=stack, source=path.name)
 
 

@@ -162,6 +162,11 @@ X3_REMEDIATION = (
     "Export apiUrl, healthUrl, imageRef, cloud, environment, region, dashboardUrl and "
     "corsOrigins as plain (non-secret) stack outputs."
 )
+# X3 described like a rule, for reports that list the rules (SARIF); it is judged by
+# `check_outputs`, since the engine's rules see resources, not stack outputs.
+X3_DESCRIPTION = StackRule(
+    X3_ID, X3_TITLE, X3_LEVEL, X3_SEVERITY, X3_SCOPE, X3_REMEDIATION, lambda _r, _c: ()
+)
 
 
 def _holds_secret(value: Any) -> bool:

@@ -4,6 +4,7 @@ does not have."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from infra.plan import Plan
@@ -15,7 +16,15 @@ from infra.policy.common import (
     X3_TITLE,
     check_outputs,
 )
-from infra.policy.engine import UNKNOWN_VALUE, Context, Finding, Report, Resource, evaluate
+from infra.policy.engine import (
+    UNKNOWN_VALUE,
+    Context,
+    Finding,
+    Report,
+    Resource,
+    Suppression,
+    evaluate,
+)
 from infra.policy.rules import rules_for
 
 
@@ -39,7 +48,7 @@ def policy_resources(plan: Plan) -> list[Any]:
     ]
 
 
-def check_plan(plan: Plan, context: Context) -> Report:
+def check_plan(plan: Plan, context: Context, suppressions: Sequence[Suppression] = ()) -> Report:
     """Every rule of the plan's cloud in scope on its resources, and X3 on its outputs.
 
     A context naming another cloud is refused (ValueError) rather than trusted: that cloud's
@@ -49,7 +58,7 @@ def check_plan(plan: Plan, context: Context) -> Report:
             f"the plan of stack {plan.stack} is on {plan.cloud}, but the policy context says "
             f"{context.cloud}: pass Context(..., cloud={plan.cloud!r})"
         )
-    report = evaluate(policy_resources(plan), context, rules_for(plan.cloud))
+    report = evaluate(policy_resources(plan), context, rules_for(plan.cloud), suppressions)
     report.findings += [
         Finding(X3_ID, X3_TITLE, X3_LEVEL, X3_SEVERITY, None, message, X3_REMEDIATION)
         for message in check_outputs(plan.run.outputs, plan.run.secret_outputs)

@@ -192,6 +192,19 @@ def suppressions(rule_id: str, config: Mapping[str, Any]) -> tuple[Suppression, 
     return tuple(found)
 
 
+def config_suppressions(config: Any) -> tuple[Suppression, ...]:
+    """Every suppression in a whole policy config file (``{"G8": {"suppressions": [...]}}``),
+    for the offline check, which takes the same file as the pack."""
+    if not isinstance(config, Mapping):
+        raise ValueError("must be a JSON object keyed by rule id")
+    return tuple(
+        found
+        for rule_id, rule_config in config.items()
+        if isinstance(rule_config, Mapping)
+        for found in suppressions(rule_id, rule_config)
+    )
+
+
 def violations(report: Report) -> list[tuple[str, str | None]]:
     """(message, urn) for each finding not suppressed; the message ends with the fix."""
     return [

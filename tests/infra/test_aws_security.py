@@ -34,7 +34,7 @@ from infra.mocks import RecordingMonitor, RegisteredResource
 from infra.plan import Plan, plan_stack
 from infra.secret_values import must_be_secret
 from stacks.config import SECRETS, StackConfig
-from stacks.loader import load_stack_config, stack_file
+from stacks.loader import load_stack_config
 from stacks.outputs import ENV_NAMES, StackOutputs, secret_sign
 from tests.infra.wire import (
     is_secret,
@@ -159,7 +159,7 @@ def config(plan: Plan) -> StackConfig:
 
 
 def aws_config(stack: str) -> StackConfig:
-    return load_stack_config(stack).on_cloud("aws", source=stack_file(stack).name)
+    return load_stack_config(stack, cloud="aws")
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -267,3 +267,53 @@ def test_cli_plan_on_a_cloud_the_stack_file_has_no_settings_for_names_them(tmp_p
         "emg-analyzer:awsHostedZoneId is required when cloud is aws: set it with "
         "`pulumi config set emg-analyzer:awsHostedZoneId <route53-zone-id>`",
     )
+
+
+def test_cli_policy_writes_findings_or_sarif_to_stdout_and_lists_x3() -> None:
+    command = [EMG, "infra", "plan", "--stack", "dev", "--quiet", "--policy"]
+    result = subprocess.run([*command, "--sarif", "-"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rules = json.loads(result.stdout)["runs"][0]["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules][-3:] == ["X1", "X2", "X3"]
+    assert "policy: 0 findings, 0 blocking" in result.stderr
+    result = subprocess.run(
+        [*command, "--findings", "-", "--json", "-"], capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        "emg: error: only one of --json and --findings can write to standard output\n",
+    )
+
+
+def test_cli_policy_config_suppressions_need_a_reason(tmp_path) -> None:
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"A6": {"suppressions": [{"urn": "*"}]}}))
+    result = subprocess.run(
+        [EMG, "infra", "plan", "--stack", "dev", "--quiet", "--policy", "--policy-config", config],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"emg: error: --policy-config {config}: suppression of A6 on * needs a reason\n",
+    )
+
+
+def test_offline_policy_applies_the_pack_configs_suppressions(tmp_path) -> None:
+    from infra.policy.engine import Context
+    from infra.policy.offline import check_plan
+    from infra.policy.pack import config_suppressions
+
+    source = (PROJECT_ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        source.replace("deletionProtection: false", "deletionProtection: true"), encoding="utf-8"
+    )
+    plan = plan_stack("dev", root=tmp_path, cloud="aws")
+    context = Context("dev", "dev", "aws")
+    (finding,) = check_plan(plan, context).findings
+    assert (finding.rule_id, finding.urn.rsplit("::", 1)[-1]) == ("X2", "emg-lb-alb")
+    reason = "a dev stack kept for a demo"
+    config = {"X2": {"suppressions": [{"urn": "*::emg-lb-alb", "reason": reason}]}}
+    (suppressed,) = check_plan(plan, context, config_suppressions(config)).findings
+    assert suppressed.suppressed_because == reason and not suppressed.blocking

@@ -260,7 +260,7 @@ def test_secrets_are_named_never_fields():
         (
             "dev",
             {"memory": "2GB"},
-            "emg-analyzer:memory (2GB) must be a size from 512Mi to 32Gi, like 512Mi or 2Gi",
+            "emg-analyzer:memory (2GB) must be a size from 512Mi to 60Gi, like 512Mi or 2Gi",
         ),
         (
             "dev",
@@ -319,15 +319,13 @@ def test_region_is_the_region_of_the_stacks_cloud():
     assert build("dev", **AWS).region == "eu-west-1"
 
 
-def test_on_cloud_moves_a_stack_to_the_other_cloud_and_validates_again():
-    moved = build("prod", awsRegion="eu-central-1", awsHostedZoneId="Z0123456789ABCDEFGHIJ")
-    moved = moved.on_cloud("aws", source="test")
-    assert (moved.cloud, moved.region, moved.min_instances) == ("aws", "eu-central-1", 1)
-    with pytest.raises(StackConfigError) as caught:
-        build("prod").on_cloud("aws", source="Pulumi.prod.yaml")
-    assert caught.value.problems[0] == (
-        "emg-analyzer:awsRegion is required when cloud is aws: set it with "
-        "`pulumi config set emg-analyzer:awsRegion <region>`"
+def test_memory_follows_the_clouds_limits():
+    assert build("dev", **AWS, cpu="8", memory="48Gi").memory == "48Gi"
+    assert problems("dev", cpu="8", memory="48Gi") == (
+        "emg-analyzer:memory (48Gi) must be at most 32Gi (Cloud Run maximum)",
+    )
+    assert problems("dev", memory="64Gi") == (
+        "emg-analyzer:memory (64Gi) must be a size from 512Mi to 60Gi, like 512Mi or 2Gi",
     )
 
 

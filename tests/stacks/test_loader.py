@@ -297,3 +297,25 @@ def test_an_aws_stack_also_needs_the_redis_auth_token(deploy):
         "characters, no '@', '\"' or '/'): run "
         "`pulumi config set --secret emg-analyzer:redisAuthToken <value>`",
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "config:\n  - x: [\n",
+            "Pulumi.dev.yaml is not valid YAML (line 3, column 1): expected the node content, but "
+            "found '<stream end>'",
+        ),
+        (
+            "config: {a: 1\n",
+            "Pulumi.dev.yaml is not valid YAML (line 2, column 1): expected ',' "
+            "or '}', but got '<stream end>'",
+        ),
+    ],
+)
+def test_a_stack_file_that_is_not_yaml_is_named_with_the_place(tmp_path, text, message):
+    (tmp_path / "Pulumi.dev.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(StackConfigError) as caught:
+        load_stack_config("dev", tmp_path)
+    assert caught.value.problems == (message,)
