@@ -253,6 +253,13 @@ def render_markdown(diff: PlanDiff, stack: str) -> str:
             f"{len(diff.fixed_findings)} fixed"
         )
     lines = [MARKER.format(stack=stack), f"### Plan diff: `{stack}`", "", summary + "."]
+    moved = next((c for c in diff.outputs if c[0] == "cloud"), None)
+    if moved and ABSENT not in moved[1:]:
+        lines += [
+            "",
+            f"> **The stack moves from {moved[1]} to {moved[2]}**: every resource is replaced. "
+            'Put the other cloud in a new stack instead (README, "Put a stack on AWS").',
+        ]
 
     def section(title: str, body: list[str]) -> None:
         lines.extend(["", f"#### {title}", "", *body])

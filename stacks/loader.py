@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENCRYPTED = "<encrypted>"
+# Default-provider settings a stack file may carry by habit: the platforms build explicit
+# providers from our settings, so these would be silently ignored.
+_IGNORED_PROVIDER_SETTINGS = {
+    "aws:region": "awsRegion",
+    "gcp:project": "gcpProject",
+    "gcp:region": "gcpRegion",
+}
 
 
 def stack_file(stack: str, root: Path = PROJECT_ROOT) -> Path:
@@ -94,8 +101,15 @@ def split_settings(
                 f"`pulumi config set --secret {shown} <value>`"
             )
             problems.append(Problem(shown, rule, HIDDEN))
+        elif shown in _IGNORED_PROVIDER_SETTINGS:
+            ours = _IGNORED_PROVIDER_SETTINGS[shown]
+            rule = (
+                f"is not read: the program's own provider takes {NAMESPACE}:{ours}; remove it "
+                f"(`pulumi config rm {shown}`) and set {NAMESPACE}:{ours}"
+            )
+            problems.append(Problem(shown, rule, value))
         elif namespace != NAMESPACE:
-            continue  # provider settings (gcp:..., aws:...) are Pulumi's, not ours
+            continue  # other provider settings (gcp:..., aws:...) are Pulumi's, not ours
         elif key in SECRET_KEYS:
             secrets_set.add(key)
         elif encrypted and key in StackConfig.setting_keys():

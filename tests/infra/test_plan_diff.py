@@ -194,6 +194,18 @@ def test_dev_against_prod_is_a_real_diff() -> None:
     text = render_markdown(diff, "prod")
     assert text.startswith("<!-- emg-plan-diff:prod -->\n### Plan diff: `prod`\n")
     assert len(text) < 65_000  # fits a GitHub comment
+    assert "The stack moves" not in text
+
+
+def test_a_stack_moving_to_another_cloud_is_called_out() -> None:
+    diff = diff_snapshots(_load("prod"), _load("prod-aws"))
+    assert ("cloud", "gcp", "aws") in diff.outputs
+    assert len(diff.added) > 50 and diff.removed
+    text = render_markdown(diff, "prod")
+    assert (
+        "> **The stack moves from gcp to aws**: every resource is replaced. Put the other cloud "
+        'in a new stack instead (README, "Put a stack on AWS").'
+    ) in text
 
 
 @pytest.mark.parametrize(

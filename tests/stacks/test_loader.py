@@ -165,8 +165,21 @@ def test_a_key_without_namespace_belongs_to_the_project(write_stack):
 
 
 def test_provider_settings_are_left_to_pulumi(write_stack):
-    folder = write_stack("dev", changes={"gcp:project": "emg-analyzer-dev"})
+    folder = write_stack("dev", changes={"aws:skipMetadataApiCheck": "false"})
     assert load_stack_config("dev", folder) == load_stack_config("dev")
+
+
+@pytest.mark.parametrize(
+    ("key", "ours"), [("aws:region", "awsRegion"), ("gcp:project", "gcpProject")]
+)
+def test_a_default_provider_setting_the_program_ignores_is_refused(write_stack, key, ours):
+    folder = write_stack("dev", changes={key: "us-east-1"})
+    with pytest.raises(StackConfigError) as caught:
+        load_stack_config("dev", folder)
+    assert caught.value.problems == (
+        f"{key} (us-east-1) is not read: the program's own provider takes emg-analyzer:{ours}; "
+        f"remove it (`pulumi config rm {key}`) and set emg-analyzer:{ours}",
+    )
 
 
 def test_a_missing_stack_file_names_the_ones_that_exist(tmp_path):
