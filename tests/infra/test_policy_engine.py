@@ -151,7 +151,7 @@ def test_cli_findings_without_policy_is_refused() -> None:
         timeout=60,
     )
     assert result.returncode == 2
-    assert "--findings and --sarif need --policy" in result.stderr
+    assert result.stderr == "emg: error: --findings, --sarif and --policy-config need --policy\n"
 
 
 def test_check_plan_blocks_a_planted_violation_and_missing_output() -> None:
