@@ -144,21 +144,7 @@ class Network(pulumi.ComponentResource):
         public, private, private_routes, nats = [], [], [], []
         for i in range(ZONES):
             zone = zones.apply(lambda names, i=i: names[i])
-            subnet = aws.ec2.Subnet(
-                f"{name}-public-{i}",
-                vpc_id=vpc.id,
-                cidr_block=plan.public[i],
-                availability_zone=zone,
-                map_public_ip_on_launch=False,
-                tags=self._tags(f"public-{i}"),
-                opts=self._opts(),
-            )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-public-{i}-routes",
-                subnet_id=subnet.id,
-                route_table_id=public_routes.id,
-                opts=self._opts(),
-            )
+            subnet = self._subnet(f"public-{i}", vpc, plan.public[i], zone, public_routes)
             public.append(subnet)
             if i == 0 or args.nat_per_zone:
                 address = aws.ec2.Eip(
@@ -176,15 +162,6 @@ class Network(pulumi.ComponentResource):
                         opts=self._opts(depends_on=[gateway]),
                     )
                 )
-            subnet = aws.ec2.Subnet(
-                f"{name}-private-{i}",
-                vpc_id=vpc.id,
-                cidr_block=plan.private[i],
-                availability_zone=zone,
-                map_public_ip_on_launch=False,
-                tags=self._tags(f"private-{i}"),
-                opts=self._opts(),
-            )
             routes = aws.ec2.RouteTable(
                 f"{name}-private-{i}-routes",
                 vpc_id=vpc.id,
@@ -194,13 +171,7 @@ class Network(pulumi.ComponentResource):
                 tags=self._tags(f"private-{i}"),
                 opts=self._opts(),
             )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-private-{i}-routes",
-                subnet_id=subnet.id,
-                route_table_id=routes.id,
-                opts=self._opts(),
-            )
-            private.append(subnet)
+            private.append(self._subnet(f"private-{i}", vpc, plan.private[i], zone, routes))
             private_routes.append(routes)
         aws.ec2.VpcEndpoint(
             f"{name}-s3",
@@ -216,6 +187,33 @@ class Network(pulumi.ComponentResource):
             pulumi.Output.all(*[s.id for s in public]),
             pulumi.Output.all(*[s.id for s in private]),
         )
+
+    def _subnet(
+        self,
+        role: str,
+        vpc: aws.ec2.Vpc,
+        cidr: str,
+        zone: pulumi.Output[str],
+        routes: aws.ec2.RouteTable,
+    ) -> aws.ec2.Subnet:
+        """A subnet of ``zone`` routed by ``routes``; nothing in it gets a public address
+        unless asked (the load balancer and NAT gateways bring their own)."""
+        subnet = aws.ec2.Subnet(
+            f"{self._name}-{role}",
+            vpc_id=vpc.id,
+            cidr_block=cidr,
+            availability_zone=zone,
+            map_public_ip_on_launch=False,
+            tags=self._tags(role),
+            opts=self._opts(),
+        )
+        aws.ec2.RouteTableAssociation(
+            f"{self._name}-{role}-routes",
+            subnet_id=subnet.id,
+            route_table_id=routes.id,
+            opts=self._opts(),
+        )
+        return subnet
 
     def _security_groups(self, vpc_id: pulumi.Output[str]) -> None:
         name, args = self._name, self._args
