@@ -115,7 +115,7 @@ def _run_plan(args: argparse.Namespace) -> int:
     try:
         suppressions = _suppressions(args.policy_config) if args.policy_config else ()
     except ValueError as exc:
-        return _fail(f"--policy-config {args.policy_config}: {exc}")
+        return _fail(str(exc))
     try:
         plan = plan_stack(args.stack, cloud=args.cloud)
     except (StackConfigError, FileNotFoundError, ValueError) as exc:
@@ -186,8 +186,14 @@ def _write(path: str, text: str, option: str) -> str | None:
 
 def _suppressions(path: str) -> tuple[Suppression, ...]:
     from infra.policy.pack import config_suppressions
+    from infra.policy.rules import rules_for
 
-    return config_suppressions(_read_json(path, "file"))
+    rule_ids = {rule.id for cloud in ("gcp", "aws") for rule in rules_for(cloud)}
+    config = _read_json(path, "--policy-config")
+    try:
+        return config_suppressions(config, rule_ids)
+    except ValueError as exc:
+        raise ValueError(f"--policy-config {path}: {exc}") from None
 
 
 def _run_policy(

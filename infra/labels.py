@@ -1,5 +1,5 @@
 """Labels every labelable resource carries (security table rule X1: ``env``, ``service``,
-``owner``).
+``owner``), and the stack name that prefixes physical names.
 
 Why one helper: cost reports, alert routing and the policy pack all group resources by these
 keys, so they must be spelled the same on every resource of every stack. GCP label keys and
@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 
 SERVICE = "emg-analyzer"
+# Stack names that make valid physical names everywhere (ElastiCache ids, ECR, KMS aliases).
+_STACK = re.compile(r"[a-z][a-z0-9-]{0,23}")
 OWNER = "emg-analyzer-team"
 REQUIRED_LABELS = ("env", "service", "owner")
 
@@ -43,3 +45,18 @@ def validate_labels(labels: Mapping[str, str]) -> None:
                 f"label {key}={value!r}: the value must be at most 63 lowercase letters, "
                 "digits, '_' or '-'"
             )
+
+
+def stack_name() -> str:
+    """The running stack's name, for the physical names a cloud account shares between stacks
+    (``emg-<stack>-redis``, ``alias/emg-<stack>``): two stacks of one environment (``dev``,
+    ``dev-alice``) in one AWS account then never collide. Refused when it would not fit them."""
+    import pulumi
+
+    stack = pulumi.get_stack()
+    if not _STACK.fullmatch(stack):
+        raise ValueError(
+            f"stack name {stack!r} must be 1-24 lowercase letters, digits or '-', starting with a "
+            "letter (it names resources shared in the cloud account)"
+        )
+    return stack

@@ -7,6 +7,7 @@ Without the validator the schema test skips and says why, except under CI=true w
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -145,6 +146,7 @@ def test_preview_runs_pulumi_preview_only_with_credentials() -> None:
     assert pulumi["uses"] == "pulumi/actions@v6"
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["policyPacks"] == "infra/policy"
+    assert pulumi["with"]["policyPackConfigs"] == "infra/policy/policy-config.json"
     assert pulumi["with"]["comment-on-pr"] is True
     assert set(job["strategy"]["matrix"]["stack"]) == {"dev", "prod"}
 
@@ -191,5 +193,20 @@ def test_deploy_authenticates_to_the_stacks_cloud_and_always_uses_the_policy_pac
         "command": "up",
         "stack-name": stack,
         "policyPacks": "infra/policy",
+        "policyPackConfigs": "infra/policy/policy-config.json",
         "diff": True,
     }
+
+
+def test_the_committed_policy_config_is_one_the_offline_check_accepts() -> None:
+    from infra.policy.pack import config_suppressions
+    from infra.policy.rules import rules_for
+
+    config = json.loads((REPO / "infra/policy/policy-config.json").read_text(encoding="utf-8"))
+    rule_ids = {rule.id for cloud in ("gcp", "aws") for rule in rules_for(cloud)}
+    for suppression in config_suppressions(config, rule_ids):
+        assert suppression.reason.strip(), suppression
+    for workflow in ("deploy.yml", "preview.yml"):
+        assert (
+            "--policy-config infra/policy/policy-config.json" in (WORKFLOWS / workflow).read_text()
+        )

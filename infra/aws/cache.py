@@ -25,14 +25,13 @@ from urllib.parse import quote
 import pulumi
 import pulumi_aws as aws
 
-from infra.labels import validate_labels
+from infra.labels import stack_name, validate_labels
 from infra.secret_values import value_version
 
 PORT = 6379
 ENGINE_VERSION = "7.1"
 # ElastiCache AUTH tokens: 16-128 printable ASCII characters except '@', '"' and '/'.
 AUTH_TOKEN = re.compile(r"[!#-.0-?A-~]{16,128}")
-_ID = re.compile(r"[a-z][a-z0-9-]{0,35}")
 
 
 @dataclass(frozen=True)
@@ -55,18 +54,16 @@ class CacheArgs:
             raise ValueError(
                 f"snapshot_retention_days ({self.snapshot_retention_days}) must be 0-35"
             )
-        if not _ID.fullmatch(group_id(self.environment)):
-            raise ValueError(f"environment {self.environment!r} makes an invalid group id")
         validate_labels(self.tags)
 
 
-def group_id(environment: str) -> str:
-    return f"emg-{environment}-redis"
+def group_id(stack: str) -> str:
+    return f"emg-{stack}-redis"
 
 
-def member_cluster_ids(environment: str, replicas: int) -> list[str]:
+def member_cluster_ids(stack: str, replicas: int) -> list[str]:
     """The node ids ElastiCache gives a group's members (CloudWatch's CacheClusterId)."""
-    return [f"{group_id(environment)}-{i:03d}" for i in range(1, replicas + 1)]
+    return [f"{group_id(stack)}-{i:03d}" for i in range(1, replicas + 1)]
 
 
 def checked_token(token: str) -> str:
@@ -93,6 +90,7 @@ class Cache(pulumi.ComponentResource):
         self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("emg:aws:Cache", name, None, opts)
+        stack = stack_name()
         token = pulumi.Output.secret(args.auth_token).apply(checked_token)
         subnets = aws.elasticache.SubnetGroup(
             f"{name}-subnets",
@@ -104,7 +102,7 @@ class Cache(pulumi.ComponentResource):
         failover = args.replicas >= 2
         group = aws.elasticache.ReplicationGroup(
             f"{name}-redis",
-            replication_group_id=group_id(args.environment),
+            replication_group_id=group_id(stack),
             description=f"EMG Analyzer {args.environment} report cache",
             engine="redis",
             engine_version=ENGINE_VERSION,
@@ -128,8 +126,8 @@ class Cache(pulumi.ComponentResource):
                 parent=self, protect=args.protect, retain_on_delete=args.protect
             ),
         )
-        self.group_id = group_id(args.environment)
-        self.member_cluster_ids = member_cluster_ids(args.environment, args.replicas)
+        self.group_id = group_id(stack)
+        self.member_cluster_ids = member_cluster_ids(stack, args.replicas)
         self.redis_url = pulumi.Output.secret(
             pulumi.Output.all(token, group.primary_endpoint_address, group.port).apply(
                 lambda parts: redis_url(*parts)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.labels import validate_labels
+from infra.labels import stack_name, validate_labels
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class StackKey(pulumi.ComponentResource):
         )
         aws.kms.Alias(
             f"{name}-alias",
-            name=f"alias/emg-{args.environment}",
+            name=f"alias/emg-{stack_name()}",
             target_key_id=key.key_id,
             opts=pulumi.ResourceOptions(parent=self),
         )

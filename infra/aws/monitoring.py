@@ -25,7 +25,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.addresses import validate_alert_emails
-from infra.labels import SERVICE, validate_labels
+from infra.labels import SERVICE, stack_name, validate_labels
 
 ENVIRONMENTS = ("dev", "prod")
 PERIOD_S = 60
@@ -94,8 +94,8 @@ class MonitoringArgs:
                 raise ValueError(f"{field} ({value}) must be from 1 to 100")
 
 
-def dashboard_name(component: str, environment: str) -> str:
-    return f"{SERVICE}-{environment}-{component}"
+def dashboard_name(stack: str) -> str:
+    return f"{SERVICE}-{stack}"
 
 
 def dashboard_url(region: str, name: str) -> str:
@@ -317,7 +317,7 @@ class Monitoring(pulumi.ComponentResource):
                 dimensions={"CacheClusterId": cluster_id},
             )
 
-        board = dashboard_name(name, env)
+        board = dashboard_name(stack_name())
         aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
             dashboard_name=board,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.labels import validate_labels
+from infra.labels import stack_name, validate_labels
 
 ZONES = 2
 REDIS_PORT = 6379
@@ -115,7 +115,7 @@ class Network(pulumi.ComponentResource):
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
     def _tags(self, role: str) -> dict[str, str]:
-        return {**self._args.tags, "Name": f"emg-{self._args.environment}-{role}"}
+        return {**self._args.tags, "Name": f"emg-{stack_name()}-{role}"}
 
     def _vpc(self) -> tuple[pulumi.Output[str], pulumi.Output[list], pulumi.Output[list]]:
         name, args = self._name, self._args

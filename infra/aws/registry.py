@@ -26,7 +26,7 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 
 from infra.image import IMAGE
-from infra.labels import validate_labels
+from infra.labels import stack_name, validate_labels
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Registry(pulumi.ComponentResource):
         super().__init__("emg:aws:Registry", name, None, opts)
         repository = aws.ecr.Repository(
             f"{name}-repository",
-            name=f"emg-{args.environment}/{IMAGE}",
+            name=f"emg-{stack_name()}/{IMAGE}",
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
                 scan_on_push=True

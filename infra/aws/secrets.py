@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.labels import validate_labels
+from infra.labels import stack_name, validate_labels
 from infra.secret_values import validate_env_var, value_version
 
 
@@ -53,10 +53,10 @@ class SecretsArgs:
         validate_labels(self.tags)
 
 
-def secret_name(environment: str, env_var: str) -> str:
-    """``emg-<environment>/<env var in kebab case>``: JWT_SECRET -> emg-dev/jwt-secret."""
+def secret_name(stack: str, env_var: str) -> str:
+    """``emg-<stack>/<env var in kebab case>``: JWT_SECRET -> emg-dev/jwt-secret."""
     validate_env_var(env_var)
-    return f"emg-{environment}/{env_var.lower().replace('_', '-')}"
+    return f"emg-{stack}/{env_var.lower().replace('_', '-')}"
 
 
 class Secrets(pulumi.ComponentResource):
@@ -80,7 +80,7 @@ class Secrets(pulumi.ComponentResource):
         role = env_var.lower().replace("_", "-")
         secret = aws.secretsmanager.Secret(
             f"{name}-{role}",
-            name=secret_name(args.environment, env_var),
+            name=secret_name(stack_name(), env_var),
             description=f"EMG Analyzer {args.environment}: {env_var} of the API",
             kms_key_id=args.kms_key_arn,
             recovery_window_in_days=args.recovery_window_days,

@@ -41,7 +41,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.labels import validate_labels
+from infra.labels import stack_name, validate_labels
 from infra.secret_values import check_container_env
 from stacks.config import FARGATE_MEMORY_MIB
 
@@ -326,7 +326,7 @@ class FargateService(pulumi.ComponentResource):
         )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            name=f"/emg/{args.environment}/api",
+            name=f"/emg/{stack_name()}/api",
             retention_in_days=args.log_retention_days,
             kms_key_id=args.kms_key_arn if args.encrypt_logs else None,
             tags=args.tags,
@@ -372,7 +372,7 @@ class FargateService(pulumi.ComponentResource):
 
         task_definition = aws.ecs.TaskDefinition(
             f"{name}-task",
-            family=f"emg-{args.environment}-api",
+            family=f"emg-{stack_name()}-api",
             requires_compatibilities=["FARGATE"],
             network_mode="awsvpc",
             cpu=cpu_units,

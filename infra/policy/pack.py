@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -192,17 +192,29 @@ def suppressions(rule_id: str, config: Mapping[str, Any]) -> tuple[Suppression, 
     return tuple(found)
 
 
-def config_suppressions(config: Any) -> tuple[Suppression, ...]:
+def config_suppressions(config: Any, rule_ids: Collection[str]) -> tuple[Suppression, ...]:
     """Every suppression in a whole policy config file (``{"G8": {"suppressions": [...]}}``),
-    for the offline check, which takes the same file as the pack."""
+    for the offline check, which takes the same file as the pack. Anything else in it is
+    refused rather than ignored: an unknown rule id (a typo would suppress nothing), an
+    unknown key, or an enforcement level (Pulumi would apply it in the pack, the offline check
+    could not: levels come from the rule table, exceptions from suppressions with reasons)."""
     if not isinstance(config, Mapping):
         raise ValueError("must be a JSON object keyed by rule id")
-    return tuple(
-        found
-        for rule_id, rule_config in config.items()
-        if isinstance(rule_config, Mapping)
-        for found in suppressions(rule_id, rule_config)
-    )
+    found: list[Suppression] = []
+    for rule_id, rule_config in config.items():
+        if rule_id not in rule_ids:
+            raise ValueError(f"{rule_id} is not a rule id (rules: {', '.join(sorted(rule_ids))})")
+        extra = (
+            sorted(set(rule_config) - {"suppressions"}) if isinstance(rule_config, Mapping) else []
+        )
+        if not isinstance(rule_config, Mapping) or extra:
+            what = f"key {extra[0]!r}" if extra else repr(rule_config)
+            raise ValueError(
+                f'{rule_id}: {what} is not allowed; only {{"suppressions": [{{urn, reason}}]}} '
+                "(levels come from the rule table)"
+            )
+        found += suppressions(rule_id, rule_config)
+    return tuple(found)
 
 
 def violations(report: Report) -> list[tuple[str, str | None]]:

@@ -540,7 +540,7 @@ def test_dashboard_shows_every_signal_and_url(edge: ProgramRun) -> None:
     redis = {line[3] for line in lines if line[0] == "AWS/ElastiCache"}
     assert redis == set(REDIS_IDS[stack]), f"{dashboard.urn}: {redis}"
     name = dashboard.inputs["dashboardName"]
-    assert name == f"emg-analyzer-{stack}-watch", dashboard.urn
+    assert name == f"emg-analyzer-{stack}", dashboard.urn
     assert edge.outputs["dashboardUrl"] == (
         "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
         f"#dashboards:name={name}"

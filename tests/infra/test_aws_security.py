@@ -34,7 +34,7 @@ from infra.mocks import RecordingMonitor, RegisteredResource
 from infra.plan import Plan, plan_stack
 from infra.secret_values import must_be_secret
 from stacks.config import SECRETS, StackConfig
-from stacks.loader import load_stack_config
+from stacks.loader import PROJECT_ROOT, load_stack_config
 from stacks.outputs import ENV_NAMES, StackOutputs, secret_sign
 from tests.infra.wire import (
     is_secret,
@@ -1033,3 +1033,38 @@ def test_each_private_subnet_routes_through_a_nat_in_prod_zones(plans: dict[str,
     for nat_id in nats:
         nat = referenced(plan, NAT_GATEWAY, nat_id, stack_urn(plan), "natGatewayId", ["id"])
         assert prop(nat, "subnetId") in public_subnet_ids(plan), f"{nat.urn}: not public"
+
+
+NAMING_KEYS = ("name", "replicationGroupId", "family")
+# Names that follow the domain, not the stack: a second stack needs its own domain anyway.
+NAMED_BY_DOMAIN = ("aws:route53/record:Record",)
+
+
+def physical_names(plan: Plan) -> set[tuple[str, str]]:
+    return {
+        (r.type, r.inputs[key])
+        for r in plan.run.resources
+        if r.custom and r.type.startswith("aws:") and r.type not in NAMED_BY_DOMAIN
+        for key in NAMING_KEYS
+        if isinstance(r.inputs.get(key), str)
+    }
+
+
+def test_two_stacks_of_one_environment_share_no_physical_name(plans, tmp_path) -> None:
+    """dev and dev-alice in one AWS account: every name AWS makes unique differs."""
+    source = (PROJECT_ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+    (tmp_path / "Pulumi.dev-alice.yaml").write_text(source, encoding="utf-8")
+    alice = plan_stack("dev-alice", root=tmp_path, cloud="aws")
+    ours = physical_names(plans["dev"])
+    assert ours, "no physical names found: the check would pass vacuously"
+    assert ours & physical_names(alice) == set()
+    assert ("aws:elasticache/replicationGroup:ReplicationGroup", "emg-dev-alice-redis") in (
+        physical_names(alice)
+    )
+
+
+def test_a_stack_name_that_cannot_name_resources_is_refused(tmp_path) -> None:
+    source = (PROJECT_ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+    (tmp_path / "Pulumi.dev_Alice.yaml").write_text(source, encoding="utf-8")
+    with pytest.raises(ValueError, match=r"stack name 'dev_Alice' must be 1-24 lowercase"):
+        plan_stack("dev_Alice", root=tmp_path, cloud="aws")

@@ -315,5 +315,22 @@ def test_offline_policy_applies_the_pack_configs_suppressions(tmp_path) -> None:
     assert (finding.rule_id, finding.urn.rsplit("::", 1)[-1]) == ("X2", "emg-lb-alb")
     reason = "a dev stack kept for a demo"
     config = {"X2": {"suppressions": [{"urn": "*::emg-lb-alb", "reason": reason}]}}
-    (suppressed,) = check_plan(plan, context, config_suppressions(config)).findings
+    (suppressed,) = check_plan(plan, context, config_suppressions(config, {"X2"})).findings
     assert suppressed.suppressed_because == reason and not suppressed.blocking
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"Z9": {}}, "Z9 is not a rule id (rules: A1, X2)"),
+        ({"X2": {"suppresions": []}}, "X2: key 'suppresions' is not allowed"),
+        ({"X2": "advisory"}, "X2: 'advisory' is not allowed"),
+        ({"X2": {"enforcementLevel": "disabled"}}, "X2: key 'enforcementLevel' is not allowed"),
+    ],
+)
+def test_a_policy_config_is_taken_whole_or_refused(config, message) -> None:
+    from infra.policy.pack import config_suppressions
+
+    with pytest.raises(ValueError) as caught:
+        config_suppressions(config, {"A1", "X2"})
+    assert str(caught.value).startswith(message)

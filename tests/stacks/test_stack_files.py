@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from stacks.config import SECRET_KEYS, looks_secret
-from stacks.loader import PROJECT_ROOT
+from stacks.loader import PROJECT_ROOT, load_stack_config
 
 STACK_FILES = sorted(PROJECT_ROOT.glob("Pulumi.*.yaml"))
 # What the Pulumi CLI may write at the top of a stack file besides config.
@@ -32,7 +32,13 @@ def plaintext_secrets(document: dict[str, Any]) -> list[str]:
 
 
 def test_there_is_a_dev_and_a_prod_stack_file():
-    assert [p.name for p in STACK_FILES] == ["Pulumi.dev.yaml", "Pulumi.prod.yaml"]
+    assert {"Pulumi.dev.yaml", "Pulumi.prod.yaml"} <= {p.name for p in STACK_FILES}
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
+def test_every_committed_stack_file_is_valid(path: Path):
+    stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    assert load_stack_config(stack).environment in ("dev", "prod")
 
 
 @pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
