@@ -257,8 +257,8 @@ def render_markdown(diff: PlanDiff, stack: str) -> str:
     if moved and ABSENT not in moved[1:]:
         lines += [
             "",
-            f"> **The stack moves from {moved[1]} to {moved[2]}**: every resource is replaced. "
-            'Put the other cloud in a new stack instead (README, "Put a stack on AWS").',
+            f"> **The stack moves from {moved[1]} to {moved[2]}**: its cloud resources are all "
+            'replaced. Put the other cloud in a new stack instead (README, "Put a stack on AWS").',
         ]
 
     def section(title: str, body: list[str]) -> None:

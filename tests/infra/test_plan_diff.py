@@ -203,8 +203,8 @@ def test_a_stack_moving_to_another_cloud_is_called_out() -> None:
     assert len(diff.added) > 50 and diff.removed
     text = render_markdown(diff, "prod")
     assert (
-        "> **The stack moves from gcp to aws**: every resource is replaced. Put the other cloud "
-        'in a new stack instead (README, "Put a stack on AWS").'
+        "> **The stack moves from gcp to aws**: its cloud resources are all replaced. Put the "
+        'other cloud in a new stack instead (README, "Put a stack on AWS").'
     ) in text
 
 
