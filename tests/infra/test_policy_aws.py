@@ -15,7 +15,6 @@ import dataclasses
 import importlib
 import inspect
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -67,7 +66,17 @@ from infra.policy.engine import (
 from infra.policy.gcp_rules import GCP_RULES
 from infra.policy.offline import check_plan
 from infra.policy.rules import rules_for
-from tests.infra.test_policy_gcp import DELETE, edited, found, props, secret, urn
+from tests.infra.policy_cases import (
+    DELETE,
+    REMOVE,
+    Case,
+    case_id,
+    edited,
+    found,
+    props,
+    secret,
+    urn,
+)
 from tests.infra.test_policy_gcp import good_stack as gcp_stack
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in AWS_RULES}
@@ -78,7 +87,6 @@ SECRET_ARN = aws_arn(SECRET, "jwt")
 EXECUTION_ARN = aws_arn(ROLE, "execution")
 ALB_SUFFIX = "app/alb/0123456789abcdef"
 TG_SUFFIX = "targetgroup/tg/0123456789abcdef"
-REMOVE = {"remove": True}  # variant(): drop the resource
 
 # id -> (level, severity, scope): the table's rows with the details decided in aws_rules.
 EXPECTED_RULES = {
@@ -413,17 +421,6 @@ def urn_of(resources: list[Resource], name: str) -> str:
 
 
 # --- per rule: violation, unknown, scope --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Case:
-    rule: str
-    resource: str  # the resource edited (or removed)
-    changes: dict[str, Any]  # edited(...) keyword arguments, or REMOVE
-    message: str
-    at: str | None = None  # resource the finding names; default ``resource``
-    env: str = "prod"
-    more: tuple[tuple[str, str], ...] = ()  # further expected findings: (resource, message)
 
 
 def policy(*statements: dict[str, Any]) -> dict[str, Any]:
@@ -920,11 +917,6 @@ CASES = [
         env="dev",
     ),
 ]
-
-
-def case_id(case: Case) -> str:
-    changed = "-".join(case.changes.get("props", case.changes))
-    return f"{case.rule}-{case.env}-{case.resource}-{changed}"
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

@@ -26,8 +26,8 @@ from infra.policy.engine import Context, Resource, evaluate
 from infra.policy.offline import check_plan, policy_resources
 from stacks.errors import StackConfigError
 from stacks.loader import PROJECT_ROOT, stack_file
-from tests.infra.test_policy_aws import REMOVE, RULES
-from tests.infra.test_policy_gcp import DELETE, Mutation, edited, found, props, put
+from tests.infra.policy_cases import DELETE, REMOVE, Mutation, edited, found, props, put
+from tests.infra.test_policy_aws import RULES
 
 STACKS = ("dev", "prod")
 

@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -18,7 +16,6 @@ import pytest
 from infra.plan import Plan, plan_stack
 from infra.policy.common import REQUIRED_OUTPUTS, check_outputs
 from infra.policy.engine import (
-    SECRET_SIG,
     UNKNOWN_VALUE,
     Context,
     Report,
@@ -30,6 +27,17 @@ from infra.policy.engine import (
 )
 from infra.policy.gcp_rules import GCP_RULES
 from stacks.outputs import ENV_NAMES
+from tests.infra.policy_cases import (
+    DELETE,
+    Case,
+    Mutation,
+    case_id,
+    edited,
+    found,
+    props,
+    secret,
+    urn,
+)
 from tests.infra.tokens import (
     ALERT,
     ARMOR,
@@ -52,7 +60,6 @@ from tests.infra.tokens import (
 )
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in GCP_RULES}
-DELETE = object()  # put(): remove the key
 PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
 SA = "run@emg-test.iam.gserviceaccount.com"
 DIGEST_IMAGE = "europe-west4-docker.pkg.dev/p/r/app@sha256:" + "a" * 64
@@ -91,58 +98,12 @@ STACK_RULES = {"G3", "G17", "G18", "G19", "G20", "G21", "X2"}
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def secret(value: Any) -> dict[str, Any]:
-    return {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270", "value": value}
-
-
 def labels(env: str) -> dict[str, str]:
     return {"env": env, "service": "emg-analyzer", "owner": "team"}
 
 
-def urn(env: str, type_token: str, name: str) -> str:
-    return f"urn:pulumi:{env}::emg::{type_token}::{name}"
-
-
-def _path(path: str) -> list[str | int]:
-    parts = path.replace("]", "").replace("[", ".").split(".")
-    return [int(p) if p.isdigit() else p for p in parts]
-
-
-def put(props: dict[str, Any], path: str, value: Any) -> None:
-    """Set (or with DELETE remove) the property at a dotted/indexed path, creating dicts."""
-    *parents, last = _path(path)
-    node: Any = props
-    for part in parents:
-        if isinstance(part, str) and part not in node:
-            node[part] = {}
-        node = node[part]
-    if value is DELETE:
-        node.pop(last, None)
-    else:
-        node[last] = value
-
-
-def edited(resources: list[Resource], name: str, **changes: Any) -> list[Resource]:
-    """A copy of ``resources`` with the one named ``name`` changed: ``props={path: value}``,
-    or resource fields (``protect=False``)."""
-    assert name in {r.name for r in resources}, f"no resource named {name}"
-    result = []
-    for resource in resources:
-        if resource.name == name:
-            props = copy.deepcopy(dict(resource.props))
-            for path, value in changes.pop("props", {}).items():
-                put(props, path, value)
-            resource = dataclasses.replace(resource, props=props, **changes)
-        result.append(resource)
-    return result
-
-
 def run(rule_id: str, resources: list[Resource], env: str) -> Report:
     return evaluate(resources, Context(env, env), [RULES[rule_id]])  # type: ignore[arg-type]
-
-
-def found(report: Report) -> list[tuple[str | None, str]]:
-    return [(f.urn, f.message) for f in report.findings]
 
 
 # --- a compliant synthetic stack ----------------------------------------------------------------
@@ -296,20 +257,6 @@ def good_stack(env: str) -> list[Resource]:
 
 
 # --- per rule: violation, unknown, scope --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Case:
-    rule: str
-    resource: str  # the resource edited
-    changes: dict[str, Any]  # edited(...) keyword arguments
-    message: str
-    at: str | None = None  # resource the finding names; default ``resource``
-    env: str = "prod"
-
-
-def props(**paths: Any) -> dict[str, Any]:
-    return {"props": {k.replace("__", "."): v for k, v in paths.items()}}
 
 
 CASES = [
@@ -530,11 +477,6 @@ CASES = [
 ]
 
 
-def case_id(case: Case) -> str:
-    changed = "-".join(case.changes.get("props", case.changes))
-    return f"{case.rule}-{case.env}-{case.resource}-{changed}"
-
-
 @pytest.mark.parametrize("env", ["dev", "prod"])
 @pytest.mark.parametrize("rule_id", sorted(RULES))
 def test_compliant_synthetic_stack_passes(rule_id: str, env: str) -> None:
@@ -706,14 +648,6 @@ def test_committed_plan_passes_every_mandatory_rule(plans: dict[str, Plan], stac
 def test_committed_plan_outputs_pass_x3(plans: dict[str, Plan], stack: str) -> None:
     run_ = plans[stack].run
     assert check_outputs(run_.outputs, run_.secret_outputs) == []
-
-
-@dataclass(frozen=True)
-class Mutation:
-    rule: str
-    resource: str  # logical name in the plan
-    changes: dict[str, Any]
-    stack: str = "prod"
 
 
 SERVICE_NAME, REDIS_NAME, REGISTRY_NAME = (
