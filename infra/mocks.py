@@ -297,13 +297,14 @@ def _resolve_exports(run: ProgramRun) -> None:
             run.secret_outputs.add(name)
 
 
-def _close(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what a failed program left pending, then close its loop, so nothing is reported
-    as destroyed-while-pending when the loop is garbage collected."""
+def close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what a program left pending (a failed run, or a registration nobody awaited), then
+    close its loop, so nothing is reported as destroyed-while-pending or never awaited."""
     pending = asyncio.all_tasks(loop)
     for task in pending:
         task.cancel()
-    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    if pending:  # gather() of nothing would ask for the thread's current loop
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     loop.close()
 
 
@@ -338,7 +339,7 @@ def run_program(
         except BaseException as exc:  # handed to the caller's thread
             result["error"] = exc
         finally:
-            _close(loop)
+            close_loop(loop)
 
     thread = threading.Thread(target=target, name=f"pulumi-mocks-{stack}")
     thread.start()

@@ -10,6 +10,7 @@ import pulumi
 import pytest
 from pulumi.runtime import Mocks, set_all_config, set_mocks
 
+from infra.mocks import close_loop
 from stacks.config import SECRETS
 from stacks.errors import StackConfigError
 from stacks.loader import (
@@ -231,7 +232,7 @@ def deploy(monkeypatch):
     yield use
     set_all_config({}, [])
     asyncio.set_event_loop(None)
-    loop.close()
+    close_loop(loop)
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
