@@ -149,7 +149,11 @@ def _email(value: str) -> str:
 
 
 def _origin(value: str) -> str:
-    if value != "*" and not _ORIGIN.fullmatch(value):
+    # '*' is refused in dev too: every stack's container runs the production profile,
+    # which refuses it at start (service/settings.py), so the revision would never serve.
+    if value == "*":
+        raise RuleError("must name an origin, not '*' (the deployed service refuses '*')")
+    if not _ORIGIN.fullmatch(value):
         raise RuleError(
             "must be an origin like https://app.example.org (no path, no '/' at the end)"
         )
@@ -323,6 +327,16 @@ class StackConfig(BaseModel):
             raise RuleError(f"must be subnet ids like subnet-0123456789abcdef0, not {bad[0]}")
         if len(set(value)) != len(value):
             raise RuleError("must not repeat a subnet")
+        return value
+
+    @field_validator("alert_emails", "cors_origins")
+    @classmethod
+    def _no_repeats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Case-insensitive: one mailbox or host subscribed twice is still one.
+        seen = [item.lower() for item in value]
+        repeated = next((item for item in value if seen.count(item.lower()) > 1), None)
+        if repeated is not None:
+            raise RuleError(f"must not repeat {repeated}")
         return value
 
     @field_validator("aws_redis_node_type")
@@ -544,11 +558,7 @@ def _environment_problems(c: StackConfig) -> list[Problem]:
             )
         )
     for i, origin in enumerate(c.cors_origins):
-        if origin == "*":
-            problems.append(
-                Problem(_key(f"corsOrigins[{i}]"), "must be an origin, not '*', in prod", origin)
-            )
-        elif origin.startswith("http://"):
+        if origin.startswith("http://"):
             problems.append(Problem(_key(f"corsOrigins[{i}]"), "must use https in prod", origin))
     return problems
 

@@ -210,15 +210,22 @@ def test_secrets_are_named_never_fields():
             "must be an e-mail address like name@example.org",
         ),
         (
+            "dev",
+            {"alertEmails": ["ops@example.org", "OPS@example.org"]},
+            'emg-analyzer:alertEmails (["ops@example.org", "OPS@example.org"]) '
+            "must not repeat ops@example.org",
+        ),
+        (
             "prod",
             {"alertEmails": []},
             "emg-analyzer:alertEmails ([]) must list at least one address in prod "
             "(alerts need a recipient)",
         ),
         (
-            "prod",
+            "dev",
             {"corsOrigins": ["https://app.example.org", "*"]},
-            "emg-analyzer:corsOrigins[1] (*) must be an origin, not '*', in prod",
+            "emg-analyzer:corsOrigins[1] (*) must name an origin, not '*' "
+            "(the deployed service refuses '*')",
         ),
         (
             "prod",
@@ -361,8 +368,9 @@ def test_the_error_text_lists_the_source_and_each_problem():
     )
 
 
-def test_dev_may_open_cors_to_any_origin():
-    assert build("dev", corsOrigins=["*"]).cors_origins == ("*",)
+def test_dev_may_allow_a_local_frontend_over_http():
+    origins = ["http://localhost:5173", "https://dev.example.org"]
+    assert build("dev", corsOrigins=origins).cors_origins == tuple(origins)
 
 
 def test_config_is_frozen():

@@ -97,7 +97,8 @@ def test_committed_files_commit_no_secret():
         (
             "prod",
             {"corsOrigins": ["*"]},
-            "emg-analyzer:corsOrigins[0] (*) must be an origin, not '*', in prod",
+            "emg-analyzer:corsOrigins[0] (*) must name an origin, not '*' "
+            "(the deployed service refuses '*')",
         ),
         ("dev", {"cloud": "azure"}, "emg-analyzer:cloud (azure) must be gcp or aws"),
         (
