@@ -41,6 +41,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from infra.policy.common import X3_ID
 from infra.policy.engine import (
     UNKNOWN_VALUE,
     Cloud,
@@ -188,6 +189,12 @@ def suppressions(rule_id: str, config: Mapping[str, Any]) -> tuple[Suppression, 
         urn = entry.get("urn") if isinstance(entry, Mapping) else None
         if not isinstance(urn, str) or not urn.strip():
             raise ValueError(f"{rule_id}.suppressions[{i}] needs a urn (an fnmatch pattern)")
+        extra = sorted(set(entry) - {"urn", "reason"})
+        if extra:  # a misspelt "reason" would otherwise read as a missing one
+            raise ValueError(
+                f"{rule_id}.suppressions[{i}]: key {extra[0]!r} is not allowed "
+                "(a suppression holds urn and reason)"
+            )
         found.append(Suppression(rule_id, urn, str(entry.get("reason") or "")))
     return tuple(found)
 
@@ -202,8 +209,14 @@ def config_suppressions(config: Any, rule_ids: Collection[str]) -> tuple[Suppres
         raise ValueError("must be a JSON object keyed by rule id")
     found: list[Suppression] = []
     for rule_id, rule_config in config.items():
+        if rule_id == X3_ID:
+            raise ValueError(
+                f"{X3_ID} cannot be suppressed: the frontend reads those stack outputs; "
+                "fix the output instead"
+            )
         if rule_id not in rule_ids:
-            raise ValueError(f"{rule_id} is not a rule id (rules: {', '.join(sorted(rule_ids))})")
+            listed = ", ".join(sorted(rule_ids, key=lambda r: (r[0], int(r[1:]))))
+            raise ValueError(f"{rule_id} is not a rule id (rules: {listed})")
         extra = (
             sorted(set(rule_config) - {"suppressions"}) if isinstance(rule_config, Mapping) else []
         )

@@ -54,7 +54,7 @@ def sarif(report: Report, rules: Sequence[Rule], artifact: str) -> str:
             ],
         }
         if f.suppressed_because:
-            result["suppressions"] = [{"kind": "inSource", "justification": f.suppressed_because}]
+            result["suppressions"] = [{"kind": "external", "justification": f.suppressed_because}]
         results.append(result)
     driver = {
         "name": "emg-analyzer-policy",

@@ -37,27 +37,12 @@ class RequestContext:
         rid = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
         status = 500
-        status_sent = False
+        status_sent = recorded = False
         started = time.perf_counter()
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status, status_sent
-            if message["type"] == "http.response.start":
-                status, status_sent = message["status"], True
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            # Answered here, inside the request's context, so even a 500 carries its id and the
-            # connection stays usable; the details go to the log only.
-            log.exception("unhandled error", extra={"route": _route(scope)})
-            if status_sent is False:
-                await error_response(
-                    500, "internal_error", "internal error; the request was not processed"
-                )(scope, receive, send_with_id)
-        finally:
+        def record() -> None:
+            nonlocal recorded
+            recorded = True
             duration = time.perf_counter() - started
             route = _route(scope)
             method = scope["method"]
@@ -72,4 +57,29 @@ class RequestContext:
                     "duration_ms": round(duration * 1000, 2),
                 },
             )
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, status_sent
+            if message["type"] == "http.response.start":
+                status, status_sent = message["status"], True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Counted before the last byte leaves: a client's next request (to any worker)
+                # then sees this one in /metrics.
+                record()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answered here, inside the request's context, so even a 500 carries its id and the
+            # connection stays usable; the details go to the log only.
+            log.exception("unhandled error", extra={"route": _route(scope)})
+            if status_sent is False:
+                await error_response(
+                    500, "internal_error", "internal error; the request was not processed"
+                )(scope, receive, send_with_id)
+        finally:
+            if not recorded:  # the response never finished (client gone, error mid-body)
+                record()
             request_id.reset(token)

@@ -322,7 +322,12 @@ def test_offline_policy_applies_the_pack_configs_suppressions(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"Z9": {}}, "Z9 is not a rule id (rules: A1, X2)"),
+        ({"Z9": {}}, "Z9 is not a rule id (rules: A1, A2, A10, X2)"),
+        ({"X3": {}}, "X3 cannot be suppressed: the frontend reads those stack outputs"),
+        (
+            {"X2": {"suppressions": [{"urn": "*", "reson": "typo"}]}},
+            "X2.suppressions[0]: key 'reson' is not allowed (a suppression holds urn and reason)",
+        ),
         ({"X2": {"suppresions": []}}, "X2: key 'suppresions' is not allowed"),
         ({"X2": "advisory"}, "X2: 'advisory' is not allowed"),
         ({"X2": {"enforcementLevel": "disabled"}}, "X2: key 'enforcementLevel' is not allowed"),
@@ -332,5 +337,5 @@ def test_a_policy_config_is_taken_whole_or_refused(config, message) -> None:
     from infra.policy.pack import config_suppressions
 
     with pytest.raises(ValueError) as caught:
-        config_suppressions(config, {"A1", "X2"})
+        config_suppressions(config, {"A1", "A2", "A10", "X2"})
     assert str(caught.value).startswith(message)

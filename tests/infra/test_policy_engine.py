@@ -116,6 +116,17 @@ def test_reports_render_as_text_json_and_sarif() -> None:
     )
 
 
+def test_sarif_marks_a_suppression_as_kept_outside_the_analysed_file() -> None:
+    rule = _rule()
+    suppression = Suppression("T1", "*::svc", "accepted until the migration, ticket 12")
+    report = evaluate([_resource({"spec": {}})], PROD, [rule], [suppression])
+    (result,) = json.loads(sarif(report, [rule], "Pulumi.prod.yaml"))["runs"][0]["results"]
+    # The reason lives in the policy config, not in Pulumi.prod.yaml: "external" in SARIF 2.1.0.
+    assert result["suppressions"] == [
+        {"kind": "external", "justification": "accepted until the migration, ticket 12"}
+    ]
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_cli_policy_passes_committed_stack_and_writes_json_and_sarif(stack: str, tmp_path) -> None:
     findings, sarif_file = tmp_path / "f.json", tmp_path / "f.sarif"
