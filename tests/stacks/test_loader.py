@@ -327,6 +327,11 @@ def test_an_aws_stack_also_needs_the_redis_auth_token(deploy):
             "Pulumi.dev.yaml is not valid YAML (line 2, column 1): expected ',' "
             "or '}', but got '<stream end>'",
         ),
+        (
+            "config:\n  emg-analyzer:cpu: 1\n  emg-analyzer:memory: 2Gi\n  emg-analyzer:cpu: 4\n",
+            "Pulumi.dev.yaml is not valid YAML (line 4, column 3): key emg-analyzer:cpu is given "
+            "twice",
+        ),
     ],
 )
 def test_a_stack_file_that_is_not_yaml_is_named_with_the_place(tmp_path, text, message):
