@@ -583,7 +583,8 @@ def blocks_destroy(resource: Resource) -> Iterator[str]:
     yield from options_blocking_destroy(resource)
     default = True if resource.type in PROTECTED_BY_DEFAULT else None
     if (value := resource.get("deletionProtection", default)) is True:
-        yield f"deletionProtection is {show(value)}{' (provider default)' if default else ''}"
+        unset = "deletionProtection" not in resource.props
+        yield f"deletionProtection is {show(value)}{' (provider default)' if unset else ''}"
     if (policy := resource.get("deletionPolicy")) in PREVENTING_POLICIES:
         yield f"deletionPolicy is {show(policy)}"
 

@@ -474,6 +474,13 @@ CASES = [
         "leave it)",
         env="dev",
     ),
+    Case(
+        "X2",
+        "redis",
+        props(deletionProtection=True),
+        "deletionProtection is True in dev (pulumi destroy would fail or leave it)",
+        env="dev",
+    ),
 ]
 
 
