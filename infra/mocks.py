@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,6 +259,27 @@ class PlanMocks(pulumi.runtime.Mocks):
         return {}, []
 
 
+@contextmanager
+def _call_loop() -> Iterator[None]:
+    """An event loop for one monitor call on an executor thread, closed after it.
+
+    Pulumi's mock monitor runs on the program loop's executor threads and gives each thread a
+    loop of its own that nobody closes; at interpreter exit those are collected half torn down
+    ("unclosed event loop", now and then "Invalid file descriptor: -1")."""
+    try:
+        asyncio.get_event_loop()  # this thread has a loop (the program's): not ours to close
+    except RuntimeError:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            yield
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+    else:
+        yield
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The mock monitor, also keeping the registration options tests and plans look at."""
 
@@ -265,8 +287,17 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.run = ProgramRun()
 
+    def Invoke(self, request):
+        with _call_loop():
+            return super().Invoke(request)
+
+    def ReadResource(self, request):
+        with _call_loop():
+            return super().ReadResource(request)
+
     def RegisterResource(self, request):
-        response = super().RegisterResource(request)
+        with _call_loop():
+            response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             registration = self.resources[response.urn]
             self.run.resources.append(

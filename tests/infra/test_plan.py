@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -227,9 +228,12 @@ def test_cli_plans_a_stack_on_the_other_cloud_with_its_policy(tmp_path) -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        # Shown, so an event loop of the mocks left for the exit to collect would be seen.
+        env={**os.environ, "PYTHONWARNINGS": "default::ResourceWarning"},
     )
     assert result.returncode == 0, result.stderr
     assert "stack prod on aws: " in result.stderr
+    assert "ResourceWarning" not in result.stderr, result.stderr
     assert "policy: 0 findings, 0 blocking" in result.stdout
     assert json.loads(findings.read_text()) == {"findings": [], "blocking": 0}
 
