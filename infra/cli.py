@@ -169,6 +169,12 @@ def _run_plan_diff(args: argparse.Namespace) -> int:
                 message = f"{label} {path}: {message.removeprefix(f'{label}: ')}"
                 break
         return _fail(message)
+    stacks = {side.get("stack") for side in (base, head)} - {None}  # type: ignore[union-attr]
+    if len(stacks) > 1:  # a diff across stacks reads like a change that would never happen
+        return _fail(
+            f"base {args.base} is a plan of stack {base['stack']}, head {args.head} of stack "  # type: ignore[index]
+            f"{head['stack']}: compare two plans of one stack"  # type: ignore[index]
+        )
     stack = args.diff_stack or head.get("stack") or base.get("stack") or "unknown"  # type: ignore[union-attr]
     print(render_markdown(diff, str(stack)), end="")
     return 0

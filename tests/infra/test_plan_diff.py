@@ -268,6 +268,11 @@ def test_cli_plan_diff_bad_input_exits_2_with_one_line(tmp_path) -> None:
         ([str(tmp_path / "missing.json"), str(good)], "base", "No such file or directory"),
         ([str(good), str(not_json)], "head", "not JSON"),
         ([str(good), str(good), "--head-findings", str(not_findings)], "head findings", ""),
+        (
+            [str(SNAPSHOTS / "plan-dev.json"), str(good)],
+            "base",
+            "is a plan of stack dev, head ",
+        ),
     ]
     for args, label, reason in cases:
         result = _emg("infra", "plan", "diff", *args)
