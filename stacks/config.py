@@ -122,7 +122,9 @@ _AWS_REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]")
 _HOSTED_ZONE = re.compile(r"Z[A-Z0-9]{1,32}")
 _VPC_ID = re.compile(r"vpc-[0-9a-f]{8,17}")
 _SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8,17}")
-_NODE_TYPE = re.compile(r"cache\.[a-z0-9]+\.[a-z0-9]+")
+_NODE_TYPE = re.compile(r"cache\.([a-z0-9]+)\.[a-z0-9]+")
+# Families ElastiCache no longer creates clusters of (previous generation, T2 included).
+_RETIRED_NODE_FAMILIES = frozenset({"t1", "t2", "m1", "m2", "m3", "c1", "r3"})
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 HOST_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})+")  # lowercase DNS name, no scheme or port
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@" + HOST_NAME.pattern, re.IGNORECASE)
@@ -342,8 +344,13 @@ class StackConfig(BaseModel):
     @field_validator("aws_redis_node_type")
     @classmethod
     def _node_type(cls, value: str) -> str:
-        if not _NODE_TYPE.fullmatch(value):
+        if not (match := _NODE_TYPE.fullmatch(value)):
             raise RuleError("must be an ElastiCache node type like cache.t4g.small")
+        if match[1] in _RETIRED_NODE_FAMILIES:
+            raise RuleError(
+                "is a previous-generation node type ElastiCache no longer creates; "
+                "use a current one like cache.t4g.small"
+            )
         return value
 
     @field_validator("domain")

@@ -160,6 +160,12 @@ def test_secrets_are_named_never_fields():
         ),
         (
             "dev",
+            {**AWS, "awsRedisNodeType": "cache.t1.micro"},
+            "emg-analyzer:awsRedisNodeType (cache.t1.micro) is a previous-generation node type "
+            "ElastiCache no longer creates; use a current one like cache.t4g.small",
+        ),
+        (
+            "dev",
             {**AWS, **EXISTING_VPC, "awsTaskSubnetIds": UNSET},
             "emg-analyzer:awsTaskSubnetIds is required when any of awsVpcId, "
             "awsPublicSubnetIds, awsTaskSubnetIds is set (an existing VPC needs all three)",
