@@ -13,6 +13,7 @@ Secrets never enter `StackConfig`. A stack file may only hold them as ``secure:`
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,11 +107,19 @@ def split_settings(
     settings: dict[str, Any] = {}
     secrets_set: set[str] = set()
     problems: list[Problem] = []
+    written: dict[str, str] = {}  # setting → how the file first wrote it
     for full_key, value in entries.items():
         namespace, _, key = str(full_key).rpartition(":")
-        namespace = namespace or NAMESPACE  # Pulumi reads a bare key as the project's
+        # Pulumi reads a bare key as the project's, and ``ns:config:key`` (its old form) as ns:key
+        namespace = namespace.removesuffix(":config") or NAMESPACE
         shown = f"{namespace}:{key}"
         encrypted = secure(full_key, value)
+        if shown in written:
+            problems.append(
+                Problem(shown, f"is given twice ({written[shown]} and {full_key}); keep one")
+            )
+            continue
+        written[shown] = str(full_key)
         if looks_secret(key) and not encrypted:
             rule = (
                 f"is a secret stored in plain text in {source}: remove it and run "
@@ -123,6 +132,9 @@ def split_settings(
                 f"is not read: the program's own provider takes {NAMESPACE}:{ours}; remove it "
                 f"(`pulumi config rm {shown}`) and set {NAMESPACE}:{ours}"
             )
+            problems.append(Problem(shown, rule, value))
+        elif namespace != NAMESPACE and get_close_matches(namespace, [NAMESPACE], cutoff=0.8):
+            rule = f"is not read: did you mean {NAMESPACE}:{key}?"
             problems.append(Problem(shown, rule, value))
         elif namespace != NAMESPACE:
             continue  # other provider settings (gcp:..., aws:...) are Pulumi's, not ours

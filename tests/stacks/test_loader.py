@@ -166,6 +166,32 @@ def test_a_key_without_namespace_belongs_to_the_project(write_stack):
     assert load_stack_config("dev", folder).max_instances == 5
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "  maxInstances: 5\n",
+            "emg-analyzer:maxInstances is given twice (emg-analyzer:maxInstances and "
+            "maxInstances); keep one",
+        ),
+        (
+            "  emg-analyzer:config:maxInstances: 5\n",
+            "emg-analyzer:maxInstances is given twice (emg-analyzer:maxInstances and "
+            "emg-analyzer:config:maxInstances); keep one",
+        ),
+        (
+            "  emg-analyser:minInstances: 3\n",
+            "emg-analyser:minInstances (3) is not read: did you mean emg-analyzer:minInstances?",
+        ),
+    ],
+)
+def test_a_setting_pulumi_would_read_otherwise_is_refused(write_stack, extra, message):
+    folder = write_stack("dev", changes={})
+    path = folder / "Pulumi.dev.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    assert load_error(folder, "dev") == (message,)
+
+
 def test_provider_settings_are_left_to_pulumi(write_stack):
     folder = write_stack("dev", changes={"aws:skipMetadataApiCheck": "false"})
     assert load_stack_config("dev", folder) == load_stack_config("dev")
