@@ -93,6 +93,7 @@ SUPPRESSION_SCHEMA: dict[str, Any] = {
                 "reason": {"type": "string", "pattern": r"\S"},
             },
             "required": ["urn", "reason"],
+            "additionalProperties": False,
         },
     }
 }
@@ -195,7 +196,10 @@ def suppressions(rule_id: str, config: Mapping[str, Any]) -> tuple[Suppression, 
                 f"{rule_id}.suppressions[{i}]: key {extra[0]!r} is not allowed "
                 "(a suppression holds urn and reason)"
             )
-        found.append(Suppression(rule_id, urn, str(entry.get("reason") or "")))
+        reason = entry.get("reason", "")
+        if not isinstance(reason, str):  # true or 5 would pass for a written reason
+            raise ValueError(f"{rule_id}.suppressions[{i}]: reason must be text, not {reason!r}")
+        found.append(Suppression(rule_id, urn, reason))
     return tuple(found)
 
 

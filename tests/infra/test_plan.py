@@ -332,6 +332,10 @@ def test_offline_policy_applies_the_pack_configs_suppressions(tmp_path) -> None:
             {"X2": {"suppressions": [{"urn": "*", "reson": "typo"}]}},
             "X2.suppressions[0]: key 'reson' is not allowed (a suppression holds urn and reason)",
         ),
+        (
+            {"X2": {"suppressions": [{"urn": "*", "reason": True}]}},
+            "X2.suppressions[0]: reason must be text, not True",
+        ),
         ({"X2": {"suppresions": []}}, "X2: key 'suppresions' is not allowed"),
         ({"X2": "advisory"}, "X2: 'advisory' is not allowed"),
         ({"X2": {"enforcementLevel": "disabled"}}, "X2: key 'enforcementLevel' is not allowed"),
