@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 SERVICE = "emg-analyzer"
 # Stack names that make valid physical names everywhere (ElastiCache ids, ECR, KMS aliases).
-_STACK = re.compile(r"[a-z][a-z0-9-]{0,23}")
+_STACK = re.compile(r"[a-z](-?[a-z0-9])*")  # with at most 24 characters
 OWNER = "emg-analyzer-team"
 REQUIRED_LABELS = ("env", "service", "owner")
 
@@ -54,9 +54,10 @@ def stack_name() -> str:
     import pulumi
 
     stack = pulumi.get_stack()
-    if not _STACK.fullmatch(stack):
+    if len(stack) > 24 or not _STACK.fullmatch(stack):
         raise ValueError(
-            f"stack name {stack!r} must be 1-24 lowercase letters, digits or '-', starting with a "
-            "letter (it names resources shared in the cloud account)"
+            f"stack name {stack!r} must be 1-24 lowercase letters, digits or single '-', "
+            "starting with a letter and not ending with '-' (it names resources shared in the "
+            "cloud account)"
         )
     return stack

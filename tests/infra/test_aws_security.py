@@ -1063,8 +1063,9 @@ def test_two_stacks_of_one_environment_share_no_physical_name(plans, tmp_path) -
     )
 
 
-def test_a_stack_name_that_cannot_name_resources_is_refused(tmp_path) -> None:
+@pytest.mark.parametrize("stack", ["dev_Alice", "dev-", "dev--alice", "dev-" + "a" * 21])
+def test_a_stack_name_that_cannot_name_resources_is_refused(tmp_path, stack) -> None:
     source = (PROJECT_ROOT / "Pulumi.dev.yaml").read_text(encoding="utf-8")
-    (tmp_path / "Pulumi.dev_Alice.yaml").write_text(source, encoding="utf-8")
-    with pytest.raises(ValueError, match=r"stack name 'dev_Alice' must be 1-24 lowercase"):
-        plan_stack("dev_Alice", root=tmp_path, cloud="aws")
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text(source, encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"stack name '{stack}' must be 1-24 lowercase"):
+        plan_stack(stack, root=tmp_path, cloud="aws")
