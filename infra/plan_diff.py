@@ -85,7 +85,10 @@ def _resources(snapshot: Any, side: str) -> dict[Key, dict[str, Any]]:
             and isinstance(entry.get("name"), str)
         ):
             raise PlanDiffError(f"{side}: resource without type and name: {_compact(entry)}")
-        entries[(entry["type"], entry["name"])] = entry
+        key = (entry["type"], entry["name"])
+        if key in entries:  # resources are told apart by type and name: one would hide the other
+            raise PlanDiffError(f"{side}: resource {key[1]} ({key[0]}) is listed twice")
+        entries[key] = entry
     return entries
 
 

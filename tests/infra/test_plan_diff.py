@@ -214,6 +214,10 @@ def test_a_stack_moving_to_another_cloud_is_called_out() -> None:
         ([], "base: not a plan snapshot"),
         ({"version": 99, "resources": []}, "base: snapshot version 99"),
         ({"version": 1, "resources": [{"name": "x"}]}, "base: resource without type and name"),
+        (
+            {"version": 1, "resources": [{"type": "t:m:R", "name": "x"}] * 2},
+            r"base: resource x \(t:m:R\) is listed twice",
+        ),
     ],
 )
 def test_invalid_snapshots_are_refused(prod, snapshot, message) -> None:
