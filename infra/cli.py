@@ -105,13 +105,14 @@ def _run_plan(args: argparse.Namespace) -> int:
         return _fail("infra plan: the following arguments are required: --stack")
     if (args.findings or args.sarif or args.policy_config) and not args.policy:
         return _fail("--findings, --sarif and --policy-config need --policy")
-    to_stdout = [
-        o
-        for o, v in (("--json", args.json), ("--findings", args.findings), ("--sarif", args.sarif))
-        if v == "-"
-    ]
+    outputs = (("--json", args.json), ("--findings", args.findings), ("--sarif", args.sarif))
+    to_stdout = [o for o, v in outputs if v == "-"]
     if len(to_stdout) > 1:
         return _fail(f"only one of {' and '.join(to_stdout)} can write to standard output")
+    files = [(o, Path(v).resolve()) for o, v in outputs if v and v != "-"]
+    same = [(a, b) for i, (a, pa) in enumerate(files) for b, pb in files[i + 1 :] if pa == pb]
+    if same:  # the second would overwrite the first
+        return _fail(f"{same[0][0]} and {same[0][1]} name the same file")
     try:
         suppressions = _suppressions(args.policy_config) if args.policy_config else ()
     except ValueError as exc:
@@ -134,14 +135,24 @@ def _run_plan(args: argparse.Namespace) -> int:
     return _run_policy(args, plan, suppressions, bool(to_stdout)) if args.policy else 0
 
 
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object whose keys are distinct (json keeps the last of a repeated key silently)."""
+    keys = [key for key, _ in pairs]
+    if repeated := next((k for k in keys if keys.count(k) > 1), None):
+        raise ValueError(f"key {repeated!r} is given twice")
+    return dict(pairs)
+
+
 def _read_json(path: str, what: str) -> object:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
     except OSError as exc:
         raise ValueError(f"{what} {path}: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
         raise ValueError(f"{what} {path}: not JSON ({reason})") from None
+    except ValueError as exc:  # from _unique_keys
+        raise ValueError(f"{what} {path}: {exc}") from None
 
 
 def _run_plan_diff(args: argparse.Namespace) -> int:

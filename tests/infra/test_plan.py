@@ -289,6 +289,25 @@ def test_cli_policy_writes_findings_or_sarif_to_stdout_and_lists_x3() -> None:
     )
 
 
+def test_cli_refuses_two_outputs_to_one_file_and_a_json_key_given_twice(tmp_path) -> None:
+    command = [EMG, "infra", "plan", "--stack", "dev", "--quiet", "--policy"]
+    same = [*command, "--json", str(tmp_path / "out.json"), "--sarif", f"{tmp_path}/./out.json"]
+    result = subprocess.run(same, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "emg: error: --json and --sarif name the same file\n",
+    )
+    config = tmp_path / "policy.json"  # json.loads would keep the second X2 silently
+    config.write_text('{"X2": {"suppressions": []}, "X2": {}}')
+    result = subprocess.run(
+        [*command, "--policy-config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"emg: error: --policy-config {config}: key 'X2' is given twice\n",
+    )
+
+
 def test_cli_policy_config_suppressions_need_a_reason(tmp_path) -> None:
     config = tmp_path / "policy.json"
     config.write_text(json.dumps({"A6": {"suppressions": [{"urn": "*"}]}}))
