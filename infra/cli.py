@@ -254,6 +254,11 @@ def _run_outputs(args: argparse.Namespace) -> int:
                 return _fail(
                     f"--from {args.source}: not `pulumi stack output --json` output ({exc.msg})"
                 )
+            if not isinstance(raw, dict):
+                return _fail(
+                    f"--from {args.source}: not `pulumi stack output --json` output "
+                    "(a JSON object of outputs)"
+                )
         else:
             from infra.plan import plan_stack, snapshot
 

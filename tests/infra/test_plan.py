@@ -218,6 +218,18 @@ def test_cli_stack_outputs_refuses_another_stacks_outputs_and_non_json(tmp_path)
     )
     assert result.returncode == 2
     assert "--from -: not `pulumi stack output --json` output" in result.stderr
+    result = subprocess.run(
+        [EMG, "stack", "outputs", "--stack", "dev", "--from", "-"],
+        input="[1]",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        "emg: error: --from -: not `pulumi stack output --json` output "
+        "(a JSON object of outputs)\n",
+    )
 
 
 def test_cli_plans_a_stack_on_the_other_cloud_with_its_policy(tmp_path) -> None:
