@@ -157,7 +157,7 @@ def _origin(value: str) -> str:
         raise RuleError("must name an origin, not '*' (the deployed service refuses '*')")
     if not _ORIGIN.fullmatch(value):
         raise RuleError(
-            "must be an origin like https://app.example.org (no path, no '/' at the end)"
+            "must be an origin like https://app.example.org (lowercase, no path, no '/' at the end)"
         )
     return value
 
@@ -177,6 +177,7 @@ class StackConfig(BaseModel):
         validate_by_name=False,
         extra="forbid",
         frozen=True,
+        allow_inf_nan=False,  # YAML's .nan and .inf are not thresholds
     )
 
     SECRETS: ClassVar[tuple[SecretSetting, ...]] = SECRETS
@@ -561,6 +562,14 @@ def _environment_problems(c: StackConfig) -> list[Problem]:
             Problem(
                 _key("alertEmails"),
                 "must list at least one address in prod (alerts need a recipient)",
+                [],
+            )
+        )
+    if not c.cors_origins:
+        problems.append(
+            Problem(
+                _key("corsOrigins"),
+                "must list the frontend's origin in prod (browsers refuse calls from any other)",
                 [],
             )
         )

@@ -110,7 +110,7 @@ def _rule(err: dict, known: Iterable[str], prefix: str, missing_rule: str | None
         return "must be " + str(ctx["expected"]).replace("'", "")
     if kind in {"int_parsing", "int_type", "int_from_float"}:
         return "must be a whole number"
-    if kind in {"float_parsing", "float_type"}:
+    if kind in {"float_parsing", "float_type", "finite_number"}:
         return "must be a number"
     if kind in {"bool_parsing", "bool_type"}:
         return "must be true or false"

@@ -233,6 +233,13 @@ def test_secrets_are_named_never_fields():
             "emg-analyzer:corsOrigins[1] (*) must name an origin, not '*' "
             "(the deployed service refuses '*')",
         ),
+        ("dev", {"alertErrorRatio": "nan"}, "emg-analyzer:alertErrorRatio (nan) must be a number"),
+        (
+            "prod",
+            {"corsOrigins": []},
+            "emg-analyzer:corsOrigins ([]) must list the frontend's origin in prod "
+            "(browsers refuse calls from any other)",
+        ),
         (
             "prod",
             {"corsOrigins": ["http://app.example.org"]},
@@ -242,7 +249,7 @@ def test_secrets_are_named_never_fields():
             "dev",
             {"corsOrigins": ["https://app.example.org/"]},
             "emg-analyzer:corsOrigins[0] (https://app.example.org/) must be an origin like "
-            "https://app.example.org (no path, no '/' at the end)",
+            "https://app.example.org (lowercase, no path, no '/' at the end)",
         ),
         ("dev", {"cloud": "azure"}, "emg-analyzer:cloud (azure) must be gcp or aws"),
         (
