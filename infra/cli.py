@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -187,6 +188,8 @@ def _run_plan_diff(args: argparse.Namespace) -> int:
             f"{head['stack']}: compare two plans of one stack"  # type: ignore[index]
         )
     stack = args.diff_stack or head.get("stack") or base.get("stack") or "unknown"  # type: ignore[union-attr]
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(stack)):  # it goes into an HTML comment and code
+        return _fail(f"stack name {stack!r} must be letters, digits, '_', '.' or '-'")
     print(render_markdown(diff, str(stack)), end="")
     return 0
 

@@ -287,6 +287,15 @@ def test_cli_plan_diff_bad_input_exits_2_with_one_line(tmp_path) -> None:
         assert reason in lines[0] and "Traceback" not in result.stderr
 
 
+def test_cli_plan_diff_refuses_a_stack_name_that_would_break_the_comment() -> None:
+    good = str(SNAPSHOTS / "plan-prod.json")
+    result = _emg("infra", "plan", "diff", good, good, "--stack", "prod -->`x`")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "emg: error: stack name 'prod -->`x`' must be letters, digits, '_', '.' or '-'\n"
+    )
+
+
 def test_cli_plan_still_requires_a_stack() -> None:
     result = _emg("infra", "plan")
     assert result.returncode == 2
