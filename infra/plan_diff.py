@@ -114,7 +114,10 @@ def _findings(data: Any, side: str) -> list[dict[str, Any]]:
         return []
     items = data.get("findings") if isinstance(data, dict) else data
     if not isinstance(items, list) or not all(
-        isinstance(f, dict) and isinstance(f.get("rule_id"), str) for f in items
+        isinstance(f, dict)
+        and isinstance(f.get("rule_id"), str)
+        and isinstance(f.get("blocking", False), bool)
+        for f in items
     ):
         raise PlanDiffError(f"{side}: not a findings file (emg infra plan --policy --findings)")
     return items

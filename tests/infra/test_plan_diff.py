@@ -225,6 +225,19 @@ def test_invalid_snapshots_are_refused(prod, snapshot, message) -> None:
         diff_snapshots(snapshot, prod)
 
 
+@pytest.mark.parametrize(
+    "findings",
+    [
+        {"findings": "nope"},
+        {"findings": [{"title": "no rule id"}]},
+        {"findings": [{"rule_id": "G1", "blocking": "no"}]},
+    ],
+)
+def test_invalid_findings_are_refused(prod, findings) -> None:
+    with pytest.raises(PlanDiffError, match="head findings: not a findings file"):
+        diff_snapshots(prod, prod, None, findings)
+
+
 def _emg(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([EMG, *args], capture_output=True, text=True, timeout=60)
 
