@@ -192,6 +192,14 @@ def test_a_setting_pulumi_would_read_otherwise_is_refused(write_stack, extra, me
     assert load_error(folder, "dev") == (message,)
 
 
+def test_a_yaml_merge_key_is_read_with_the_keys_beside_it(write_stack):
+    folder = write_stack("dev", drop=("maxInstances",), changes={})
+    path = folder / "Pulumi.dev.yaml"
+    text = path.read_text(encoding="utf-8").replace("config:\n", "config:\n  <<: *sizes\n", 1)
+    path.write_text("sizes: &sizes\n  emg-analyzer:maxInstances: 5\n" + text, encoding="utf-8")
+    assert load_stack_config("dev", folder).max_instances == 5
+
+
 def test_provider_settings_are_left_to_pulumi(write_stack):
     folder = write_stack("dev", changes={"aws:skipMetadataApiCheck": "false"})
     assert load_stack_config("dev", folder) == load_stack_config("dev")
@@ -357,6 +365,10 @@ def test_an_aws_stack_also_needs_the_redis_auth_token(deploy):
             "config:\n  emg-analyzer:cpu: 1\n  emg-analyzer:memory: 2Gi\n  emg-analyzer:cpu: 4\n",
             "Pulumi.dev.yaml is not valid YAML (line 4, column 3): key emg-analyzer:cpu is given "
             "twice",
+        ),
+        (
+            "config:\n  ? [a, b]\n  : 1\n",
+            "Pulumi.dev.yaml is not valid YAML (line 2, column 5): found unhashable key",
         ),
     ],
 )
