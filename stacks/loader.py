@@ -137,7 +137,9 @@ def split_settings(
                 f"(`pulumi config rm {shown}`) and set {NAMESPACE}:{ours}"
             )
             problems.append(Problem(shown, rule, value))
-        elif namespace != NAMESPACE and get_close_matches(namespace, [NAMESPACE], cutoff=0.8):
+        elif namespace != NAMESPACE and get_close_matches(
+            namespace.lower(), [NAMESPACE], cutoff=0.8
+        ):
             rule = f"is not read: did you mean {NAMESPACE}:{key}?"
             problems.append(Problem(shown, rule, value))
         elif namespace != NAMESPACE:

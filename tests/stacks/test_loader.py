@@ -183,6 +183,10 @@ def test_a_key_without_namespace_belongs_to_the_project(write_stack):
             "  emg-analyser:minInstances: 3\n",
             "emg-analyser:minInstances (3) is not read: did you mean emg-analyzer:minInstances?",
         ),
+        (
+            "  EMG-Analyzer:minInstances: 3\n",
+            "EMG-Analyzer:minInstances (3) is not read: did you mean emg-analyzer:minInstances?",
+        ),
     ],
 )
 def test_a_setting_pulumi_would_read_otherwise_is_refused(write_stack, extra, message):
