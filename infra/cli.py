@@ -68,7 +68,10 @@ def register_infra(commands: argparse._SubParsersAction) -> None:
     diff.add_argument("base", metavar="BASE.json", help="snapshot of the base branch")
     diff.add_argument("head", metavar="HEAD.json", help="snapshot of the pull request")
     diff.add_argument(
-        "--stack", dest="diff_stack", help="name in the comment (default: the head snapshot's)"
+        "--stack",
+        dest="diff_stack",
+        help="the plans' stack, named in the comment (checked against theirs; needed if they "
+        "name none)",
     )
     diff.add_argument("--base-findings", metavar="FILE", help="findings JSON of the base")
     diff.add_argument("--head-findings", metavar="FILE", help="findings JSON of the head")
@@ -181,15 +184,22 @@ def _run_plan_diff(args: argparse.Namespace) -> int:
                 message = f"{label} {path}: {message.removeprefix(f'{label}: ')}"
                 break
         return _fail(message)
-    stacks = {side.get("stack") for side in (base, head)} - {None}  # type: ignore[union-attr]
-    if len(stacks) > 1:  # a diff across stacks reads like a change that would never happen
+    # The marker names the pull-request comment to edit: a diff under another stack's name would
+    # overwrite that stack's comment.
+    named = {side.get("stack") for side in (base, head)} - {None}  # type: ignore[union-attr]
+    if len(named) > 1:
         return _fail(
             f"base {args.base} is a plan of stack {base['stack']}, head {args.head} of stack "  # type: ignore[index]
             f"{head['stack']}: compare two plans of one stack"  # type: ignore[index]
         )
-    stack = args.diff_stack or head.get("stack") or base.get("stack") or "unknown"  # type: ignore[union-attr]
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(stack)):  # it goes into an HTML comment and code
-        return _fail(f"stack name {stack!r} must be letters, digits, '_', '.' or '-'")
+    if args.diff_stack is not None and named and args.diff_stack not in named:
+        return _fail(f"--stack {args.diff_stack}: the plans are of stack {named.pop()}")
+    stack = args.diff_stack if args.diff_stack is not None else (named.pop() if named else "")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", stack):  # it goes into an HTML comment and code
+        return _fail(
+            f"stack name {stack!r} must be letters, digits, '_', '.' or '-' "
+            "(give --stack when the plans name none)"
+        )
     print(render_markdown(diff, str(stack)), end="")
     return 0
 

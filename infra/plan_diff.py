@@ -77,6 +77,8 @@ def _resources(snapshot: Any, side: str) -> dict[Key, dict[str, Any]]:
         )
     if not isinstance(snapshot.get("outputs", {}), dict):
         raise PlanDiffError(f"{side}: outputs is not an object")
+    if not isinstance(snapshot.get("stack", ""), str):
+        raise PlanDiffError(f"{side}: stack is not a name")
     entries: dict[Key, dict[str, Any]] = {}
     for entry in snapshot["resources"]:
         if not (
@@ -116,6 +118,8 @@ def _findings(data: Any, side: str) -> list[dict[str, Any]]:
     if not isinstance(items, list) or not all(
         isinstance(f, dict)
         and isinstance(f.get("rule_id"), str)
+        and isinstance(f.get("urn") or "", str)
+        and isinstance(f.get("message", ""), str)
         and isinstance(f.get("blocking", False), bool)
         for f in items
     ):

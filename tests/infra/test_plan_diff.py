@@ -218,6 +218,7 @@ def test_a_stack_moving_to_another_cloud_is_called_out() -> None:
             {"version": 1, "resources": [{"type": "t:m:R", "name": "x"}] * 2},
             r"base: resource x \(t:m:R\) is listed twice",
         ),
+        ({"version": 1, "stack": ["dev"], "resources": []}, "base: stack is not a name"),
     ],
 )
 def test_invalid_snapshots_are_refused(prod, snapshot, message) -> None:
@@ -231,6 +232,8 @@ def test_invalid_snapshots_are_refused(prod, snapshot, message) -> None:
         {"findings": "nope"},
         {"findings": [{"title": "no rule id"}]},
         {"findings": [{"rule_id": "G1", "blocking": "no"}]},
+        {"findings": [{"rule_id": "G1", "urn": 5}]},
+        {"findings": [{"rule_id": "G1", "message": ["m"]}]},
     ],
 )
 def test_invalid_findings_are_refused(prod, findings) -> None:
@@ -258,14 +261,14 @@ def test_cli_plan_diff_over_real_files(tmp_path, prod) -> None:
         str(base),
         str(head),
         "--stack",
-        "pr-prod",
+        "prod",
         "--base-findings",
         str(base_findings),
         "--head-findings",
         str(head_findings),
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("<!-- emg-plan-diff:pr-prod -->\n")
+    assert result.stdout.startswith("<!-- emg-plan-diff:prod -->\n")
     assert "| `template.scaling.maxInstanceCount` |" in result.stdout
     assert "`GCP-9`" in result.stdout
     result = _emg("infra", "plan", "diff", str(base), str(base))
@@ -300,12 +303,23 @@ def test_cli_plan_diff_bad_input_exits_2_with_one_line(tmp_path) -> None:
         assert reason in lines[0] and "Traceback" not in result.stderr
 
 
-def test_cli_plan_diff_refuses_a_stack_name_that_would_break_the_comment() -> None:
+def test_cli_plan_diff_checks_the_stack_it_names_the_comment_after(tmp_path, prod) -> None:
     good = str(SNAPSHOTS / "plan-prod.json")
-    result = _emg("infra", "plan", "diff", good, good, "--stack", "prod -->`x`")
+    result = _emg("infra", "plan", "diff", good, good, "--stack", "dev")
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == (
-        "emg: error: stack name 'prod -->`x`' must be letters, digits, '_', '.' or '-'\n"
+    assert result.stderr == "emg: error: --stack dev: the plans are of stack prod\n"
+    nameless = tmp_path / "nameless.json"
+    nameless.write_text(json.dumps({k: v for k, v in prod.items() if k != "stack"}))
+    for stack in ("prod -->`x`", ""):
+        result = _emg("infra", "plan", "diff", str(nameless), str(nameless), "--stack", stack)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr.startswith(
+            f"emg: error: stack name {stack!r} must be letters, digits, '_', '.' or '-'"
+        )
+    result = _emg("infra", "plan", "diff", str(nameless), str(nameless), "--stack", "prod")
+    assert (result.returncode, result.stdout) == (
+        0,
+        "<!-- emg-plan-diff:prod --> No infrastructure change in prod.\n",
     )
 
 
