@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -113,10 +114,8 @@ def _run_plan(args: argparse.Namespace) -> int:
     to_stdout = [o for o, v in outputs if v == "-"]
     if len(to_stdout) > 1:
         return _fail(f"only one of {' and '.join(to_stdout)} can write to standard output")
-    files = [(o, Path(v).resolve()) for o, v in outputs if v and v != "-"]
-    same = [(a, b) for i, (a, pa) in enumerate(files) for b, pb in files[i + 1 :] if pa == pb]
-    if same:  # the second would overwrite the first
-        return _fail(f"{same[0][0]} and {same[0][1]} name the same file")
+    if problem := _clashing_files(args, [(o, v) for o, v in outputs if v and v != "-"]):
+        return _fail(problem)
     try:
         suppressions = _suppressions(args.policy_config) if args.policy_config else ()
     except ValueError as exc:
@@ -137,6 +136,26 @@ def _run_plan(args: argparse.Namespace) -> int:
     elif args.json and (problem := _write(args.json, snapshot_json(plan), "--json")):
         return _fail(problem)
     return _run_policy(args, plan, suppressions, bool(to_stdout)) if args.policy else 0
+
+
+def _clashing_files(args: argparse.Namespace, outputs: list[tuple[str, str]]) -> str | None:
+    """Outputs that would overwrite each other or an input (the stack file, the policy config)."""
+    from stacks.loader import stack_file
+
+    inputs = [(f"Pulumi.{args.stack}.yaml", str(stack_file(args.stack)))]
+    if args.policy_config:
+        inputs.append(("--policy-config", args.policy_config))
+
+    def same(a: str, b: str) -> bool:
+        if Path(a).exists() and Path(b).exists():
+            return os.path.samefile(a, b)  # links too
+        return Path(a).resolve() == Path(b).resolve()
+
+    for i, (option, path) in enumerate(outputs):
+        for other, other_path in outputs[i + 1 :] + inputs:
+            if same(path, other_path):
+                return f"{option} and {other} name the same file"
+    return None
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:

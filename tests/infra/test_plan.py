@@ -309,6 +309,26 @@ def test_cli_refuses_two_outputs_to_one_file_and_a_json_key_given_twice(tmp_path
         2,
         "emg: error: --json and --sarif name the same file\n",
     )
+    stack_file = str(PROJECT_ROOT / "Pulumi.dev.yaml")
+    result = subprocess.run([*command, "--json", stack_file], capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "emg: error: --json and Pulumi.dev.yaml name the same file\n",
+    )
+    (tmp_path / "a.json").write_text("{}")
+    (tmp_path / "b.json").hardlink_to(tmp_path / "a.json")
+    linked = [
+        *command,
+        "--policy-config",
+        str(tmp_path / "a.json"),
+        "--sarif",
+        f"{tmp_path}/b.json",
+    ]
+    result = subprocess.run(linked, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "emg: error: --sarif and --policy-config name the same file\n",
+    )
     config = tmp_path / "policy.json"  # json.loads would keep the second X2 silently
     config.write_text('{"X2": {"suppressions": []}, "X2": {}}')
     result = subprocess.run(
