@@ -66,8 +66,8 @@ def register_infra(commands: argparse._SubParsersAction) -> None:
         description="Resources added, removed, replaced or changed (with the properties), "
         "output changes, and new and fixed policy findings; one line when nothing changed.",
     )
-    diff.add_argument("base", metavar="BASE.json", help="snapshot of the base branch")
-    diff.add_argument("head", metavar="HEAD.json", help="snapshot of the pull request")
+    diff.add_argument("base", metavar="BASE.json", help="snapshot of the base branch (- stdin)")
+    diff.add_argument("head", metavar="HEAD.json", help="snapshot of the pull request (- stdin)")
     diff.add_argument(
         "--stack",
         dest="diff_stack",
@@ -167,8 +167,10 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 def _read_json(path: str, what: str) -> object:
+    """JSON from a file, or from standard input for ``-``."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except OSError as exc:
         raise ValueError(f"{what} {path}: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -181,6 +183,9 @@ def _read_json(path: str, what: str) -> object:
 def _run_plan_diff(args: argparse.Namespace) -> int:
     from infra.plan_diff import diff_snapshots, render_markdown
 
+    read = [args.base, args.head, args.base_findings, args.head_findings]
+    if read.count("-") > 1:
+        return _fail("only one input can come from standard input (-)")
     try:
         base, head = _read_json(args.base, "base"), _read_json(args.head, "head")
         findings = [
@@ -279,13 +284,7 @@ def _run_outputs(args: argparse.Namespace) -> int:
     try:
         environment = load_stack_config(args.stack).environment
         if args.source:
-            text = sys.stdin.read() if args.source == "-" else Path(args.source).read_text()
-            try:
-                raw = json.loads(text)
-            except json.JSONDecodeError as exc:
-                return _fail(
-                    f"--from {args.source}: not `pulumi stack output --json` output ({exc.msg})"
-                )
+            raw = _read_json(args.source, "--from")
             if not isinstance(raw, dict):
                 return _fail(
                     f"--from {args.source}: not `pulumi stack output --json` output "

@@ -216,8 +216,21 @@ def test_cli_stack_outputs_refuses_another_stacks_outputs_and_non_json(tmp_path)
         text=True,
         timeout=60,
     )
-    assert result.returncode == 2
-    assert "--from -: not `pulumi stack output --json` output" in result.stderr
+    assert (result.returncode, result.stderr) == (
+        2,
+        "emg: error: --from -: not JSON (Expecting value)\n",
+    )
+    result = subprocess.run(
+        [EMG, "stack", "outputs", "--stack", "dev", "--from", "-"],
+        input='{"apiUrl": "https://a.example.org", "apiUrl": "https://b.example.org"}',
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        "emg: error: --from -: key 'apiUrl' is given twice\n",
+    )
     result = subprocess.run(
         [EMG, "stack", "outputs", "--stack", "dev", "--from", "-"],
         input="[1]",

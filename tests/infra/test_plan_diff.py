@@ -323,6 +323,21 @@ def test_cli_plan_diff_checks_the_stack_it_names_the_comment_after(tmp_path, pro
     )
 
 
+def test_cli_plan_diff_reads_one_plan_from_standard_input() -> None:
+    good = SNAPSHOTS / "plan-prod.json"
+    command = [EMG, "infra", "plan", "diff", "-", str(good)]
+    result = subprocess.run(command, input=good.read_text(), capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (
+        0,
+        "<!-- emg-plan-diff:prod --> No infrastructure change in prod.\n",
+    )
+    result = subprocess.run([*command[:-1], "-"], input="{}", capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "emg: error: only one input can come from standard input (-)\n",
+    )
+
+
 def test_cli_plan_still_requires_a_stack() -> None:
     result = _emg("infra", "plan")
     assert result.returncode == 2
