@@ -114,8 +114,12 @@ def _run_plan(args: argparse.Namespace) -> int:
     to_stdout = [o for o, v in outputs if v == "-"]
     if len(to_stdout) > 1:
         return _fail(f"only one of {' and '.join(to_stdout)} can write to standard output")
-    if problem := _clashing_files(args, [(o, v) for o, v in outputs if v and v != "-"]):
-        return _fail(problem)
+    try:
+        clash = _clashing_files(args, [(o, v) for o, v in outputs if v and v != "-"])
+    except ValueError as exc:  # a stack name that is not one
+        return _fail(str(exc))
+    if clash:
+        return _fail(clash)
     try:
         suppressions = _suppressions(args.policy_config) if args.policy_config else ()
     except ValueError as exc:

@@ -71,7 +71,7 @@ class PlanDiff:
 def _resources(snapshot: Any, side: str) -> dict[Key, dict[str, Any]]:
     if not isinstance(snapshot, dict) or not isinstance(snapshot.get("resources"), list):
         raise PlanDiffError(f"{side}: not a plan snapshot (no resources list)")
-    if snapshot.get("version") != SNAPSHOT_VERSION:
+    if type(snapshot.get("version")) is not int or snapshot["version"] != SNAPSHOT_VERSION:
         raise PlanDiffError(
             f"{side}: snapshot version {snapshot.get('version')!r}, expected {SNAPSHOT_VERSION}"
         )
@@ -87,6 +87,8 @@ def _resources(snapshot: Any, side: str) -> dict[Key, dict[str, Any]]:
             and isinstance(entry.get("name"), str)
         ):
             raise PlanDiffError(f"{side}: resource without type and name: {_compact(entry)}")
+        if not isinstance(entry.get("inputs") or {}, dict):
+            raise PlanDiffError(f"{side}: inputs of {entry['name']} are not an object")
         key = (entry["type"], entry["name"])
         if key in entries:  # resources are told apart by type and name: one would hide the other
             raise PlanDiffError(f"{side}: resource {key[1]} ({key[0]}) is listed twice")

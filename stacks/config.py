@@ -128,7 +128,7 @@ _RETIRED_NODE_FAMILIES = frozenset({"t1", "t2", "m1", "m2", "m3", "c1", "r3"})
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 HOST_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})+")  # lowercase DNS name, no scheme or port
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@" + HOST_NAME.pattern, re.IGNORECASE)
-_ORIGIN = re.compile(rf"(https?)://({_LABEL}(\.{_LABEL})*)(:[0-9]{{1,5}})?")
+_ORIGIN = re.compile(rf"(?P<scheme>https?)://{_LABEL}(\.{_LABEL})*(:(?P<port>[0-9]{{1,5}}))?")
 _MEMORY = re.compile(r"([0-9]+)(Mi|Gi)")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 _CLOUD_RUN_CPUS = (1, 2, 4, 8)
@@ -155,10 +155,15 @@ def _origin(value: str) -> str:
     # which refuses it at start (service/settings.py), so the revision would never serve.
     if value == "*":
         raise RuleError("must name an origin, not '*' (the deployed service refuses '*')")
-    if not _ORIGIN.fullmatch(value):
+    if not (match := _ORIGIN.fullmatch(value)):
         raise RuleError(
             "must be an origin like https://app.example.org (lowercase, no path, no '/' at the end)"
         )
+    port = match["port"]
+    if port and not 0 < int(port) < 65536:
+        raise RuleError("must have a port from 1 to 65535")
+    if port == {"https": "443", "http": "80"}[match["scheme"]]:  # browsers leave it out
+        raise RuleError(f"must leave out the default port {port} (browsers never send it)")
     return value
 
 
@@ -367,7 +372,7 @@ class StackConfig(BaseModel):
     @classmethod
     def _supabase_url(cls, value: str) -> str:
         match = _ORIGIN.fullmatch(value)
-        if not match or match.group(1) != "https":
+        if not match or match["scheme"] != "https":
             raise RuleError("must be an https:// URL without a path, like https://abcd.supabase.co")
         return value
 

@@ -112,6 +112,8 @@ def _rule(err: dict, known: Iterable[str], prefix: str, missing_rule: str | None
         return "must be a whole number"
     if kind in {"float_parsing", "float_type", "finite_number"}:
         return "must be a number"
+    if kind == "string_type":
+        return "must be text (quote it in YAML)"
     if kind in {"bool_parsing", "bool_type"}:
         return "must be true or false"
     if kind in {"list_type", "tuple_type"}:

@@ -12,6 +12,7 @@ Secrets never enter `StackConfig`. A stack file may only hold them as ``secure:`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Mapping
 from difflib import get_close_matches
 from pathlib import Path
@@ -37,7 +38,9 @@ _IGNORED_PROVIDER_SETTINGS = {
 
 
 def stack_file(stack: str, root: Path = PROJECT_ROOT) -> Path:
-    """The committed configuration file of ``stack``."""
+    """The committed configuration file of ``stack`` (a Pulumi stack name, never a path)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", stack):
+        raise ValueError(f"stack name {stack!r} must be letters, digits, '_', '.' or '-'")
     return root / f"Pulumi.{stack}.yaml"
 
 

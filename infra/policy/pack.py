@@ -182,7 +182,7 @@ def stack_context(environ: Mapping[str, str]) -> Context:
 
 def suppressions(rule_id: str, config: Mapping[str, Any]) -> tuple[Suppression, ...]:
     """The ``suppressions`` of one policy's config; an entry without urn or reason is an error."""
-    entries = config.get("suppressions") or []
+    entries = config.get("suppressions", [])
     if not isinstance(entries, list):
         raise ValueError(f"{rule_id}.suppressions must be a list of {{urn, reason}}")
     found = []

@@ -135,6 +135,17 @@ def test_cli_plan_of_unknown_stack_exits_2_with_one_line() -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", [("infra", "plan"), ("stack", "outputs")])
+def test_cli_refuses_a_stack_name_that_is_a_path(command) -> None:
+    result = subprocess.run(
+        [EMG, *command, "--stack", "../../Pulumi.up"], capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        "emg: error: stack name '../../Pulumi.up' must be letters, digits, '_', '.' or '-'\n",
+    )
+
+
 def test_cli_stack_outputs_env_from_plan_and_from_pulumi_json(tmp_path) -> None:
     result = subprocess.run(
         [EMG, "stack", "outputs", "--stack", "dev", "--format", "env"],
@@ -400,6 +411,7 @@ def test_offline_policy_applies_the_pack_configs_suppressions(tmp_path) -> None:
             {"X2": {"suppressions": [{"urn": "*", "reason": True}]}},
             "X2.suppressions[0]: reason must be text, not True",
         ),
+        ({"X2": {"suppressions": None}}, "X2.suppressions must be a list of {urn, reason}"),
         ({"X2": {"suppresions": []}}, "X2: key 'suppresions' is not allowed"),
         ({"X2": "advisory"}, "X2: 'advisory' is not allowed"),
         ({"X2": {"enforcementLevel": "disabled"}}, "X2: key 'enforcementLevel' is not allowed"),

@@ -219,6 +219,11 @@ def test_a_stack_moving_to_another_cloud_is_called_out() -> None:
             r"base: resource x \(t:m:R\) is listed twice",
         ),
         ({"version": 1, "stack": ["dev"], "resources": []}, "base: stack is not a name"),
+        ({"version": True, "resources": []}, "base: snapshot version True"),
+        (
+            {"version": 1, "resources": [{"type": "t:m:R", "name": "x", "inputs": [1]}]},
+            "base: inputs of x are not an object",
+        ),
     ],
 )
 def test_invalid_snapshots_are_refused(prod, snapshot, message) -> None:

@@ -233,6 +233,18 @@ def test_secrets_are_named_never_fields():
             "emg-analyzer:corsOrigins[1] (*) must name an origin, not '*' "
             "(the deployed service refuses '*')",
         ),
+        (
+            "dev",
+            {"corsOrigins": ["https://app.example.org:99999"]},
+            "emg-analyzer:corsOrigins[0] (https://app.example.org:99999) must have a port from 1 "
+            "to 65535",
+        ),
+        (
+            "dev",
+            {"corsOrigins": ["https://app.example.org:443"]},
+            "emg-analyzer:corsOrigins[0] (https://app.example.org:443) must leave out the default "
+            "port 443 (browsers never send it)",
+        ),
         ("dev", {"alertErrorRatio": "nan"}, "emg-analyzer:alertErrorRatio (nan) must be a number"),
         (
             "prod",

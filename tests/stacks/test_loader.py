@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 from typing import Any
 
@@ -72,6 +73,11 @@ def test_committed_files_commit_no_secret():
             "dev",
             {"minInstances": 3, "maxInstances": 2},
             "emg-analyzer:maxInstances (2) must be >= minInstances (3)",
+        ),
+        (
+            "dev",
+            {"domain": datetime.date(2019, 1, 1)},  # YAML reads an unquoted date as a date
+            "emg-analyzer:domain (2019-01-01) must be text (quote it in YAML)",
         ),
         (
             "prod",
