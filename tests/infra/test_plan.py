@@ -209,7 +209,7 @@ def test_cli_plan_json_to_stdout_and_to_a_missing_folder(tmp_path) -> None:
     assert "emg: error: --json" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_cli_stack_outputs_refuses_another_stacks_outputs_and_non_json(tmp_path) -> None:
+def test_cli_stack_outputs_refuses_another_stacks_outputs(tmp_path) -> None:
     prod_outputs = tmp_path / "prod.json"
     prod_outputs.write_text(json.dumps(snapshot(plan_stack("prod"))["outputs"]))
     result = subprocess.run(
@@ -220,40 +220,28 @@ def test_cli_stack_outputs_refuses_another_stacks_outputs_and_non_json(tmp_path)
     )
     assert result.returncode == 2
     assert "these outputs are of a prod stack, not of dev (dev)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ("not json", "not JSON (Expecting value)"),
+        (
+            '{"apiUrl": "https://a.example.org", "apiUrl": "https://b.example.org"}',
+            "key 'apiUrl' is given twice",
+        ),
+        ("[1]", "not `pulumi stack output --json` output (a JSON object of outputs)"),
+    ],
+)
+def test_cli_stack_outputs_refuses_what_is_not_one_json_object(given, problem) -> None:
     result = subprocess.run(
         [EMG, "stack", "outputs", "--stack", "dev", "--from", "-"],
-        input="not json",
+        input=given,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert (result.returncode, result.stderr) == (
-        2,
-        "emg: error: --from -: not JSON (Expecting value)\n",
-    )
-    result = subprocess.run(
-        [EMG, "stack", "outputs", "--stack", "dev", "--from", "-"],
-        input='{"apiUrl": "https://a.example.org", "apiUrl": "https://b.example.org"}',
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert (result.returncode, result.stderr) == (
-        2,
-        "emg: error: --from -: key 'apiUrl' is given twice\n",
-    )
-    result = subprocess.run(
-        [EMG, "stack", "outputs", "--stack", "dev", "--from", "-"],
-        input="[1]",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert (result.returncode, result.stderr) == (
-        2,
-        "emg: error: --from -: not `pulumi stack output --json` output "
-        "(a JSON object of outputs)\n",
-    )
+    assert (result.returncode, result.stderr) == (2, f"emg: error: --from -: {problem}\n")
 
 
 def test_cli_plans_a_stack_on_the_other_cloud_with_its_policy(tmp_path) -> None:
