@@ -29,7 +29,9 @@ def _run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"emg serve: {exc}", file=sys.stderr)
         return 2
-    _migrate_once(settings.database_url)
+    if args.workers > 1 and settings.database_url.startswith("sqlite"):
+        # SQLite has no advisory lock for the workers' own migrations to take turns on.
+        _migrate_once(settings.database_url)
 
     uvicorn.run(
         "service.main:create_app",
@@ -44,7 +46,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _migrate_once(database_url: str) -> None:
-    """Migrate before the server processes start, so several workers never race on the schema.
+    """Migrate a SQLite database before its server processes start, so they never race on the
+    schema. Elsewhere each process migrates at start in the background, taking turns on
+    PostgreSQL's advisory lock (``service.db.migrate``), so the start is not delayed by it.
     If the database is unreachable now, each worker keeps retrying (readiness reports it)."""
     import sys
 

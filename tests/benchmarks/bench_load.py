@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,8 +181,8 @@ class Server:
             STORAGE_DIR=str(workdir / "storage"),
             PARSER_TIMEOUT=str(PARSER_TIMEOUT_S),
             MALLOC_ARENA_MAX="2",  # as the image runs it (service/Dockerfile)
-            **env,
         )
+        environment.update(env)
         emg = Path(sys.executable).with_name("emg")
         command = [str(emg), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         with self.log_path.open("wb") as log:
@@ -267,7 +267,7 @@ def _kill_group(pgid: int) -> None:
 
 def _setting_names() -> set[str]:
     if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
+        sys.path.insert(0, str(REPO))  # for the schema helper the tests use
     from service.settings import Settings
 
     return {name.lower() for name in Settings.model_fields}
@@ -275,7 +275,7 @@ def _setting_names() -> set[str]:
 
 def _past_validation(malformed: bytes, original: bytes) -> bytes:
     if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
+        sys.path.insert(0, str(REPO))  # for the schema helper the tests use
     from tests.utils.e2e import past_validation
 
     return past_validation(malformed, original)
@@ -452,14 +452,33 @@ def warm_up(server: Server, content: bytes, tag: str) -> None:
             t.join()
 
 
-def cold_starts(base: Path, runs: int) -> list[dict[str, float]]:
+@contextlib.contextmanager
+def cold_start_database(base_url: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """PostgreSQL in a fresh schema, as deployed (its processes migrate in turns at start);
+    temporary SQLite, with a note, where PostgreSQL cannot be reached."""
+    sys.path.insert(0, str(REPO))  # for the schema helper the tests use
+    from tests.utils.production import postgres_schema
+
+    with contextlib.ExitStack() as stack:
+        try:
+            name, env = (
+                "PostgreSQL",
+                {"DATABASE_URL": stack.enter_context(postgres_schema(base_url))},
+            )
+        except Exception as exc:  # any reason PostgreSQL is unusable here
+            print(f"note: PostgreSQL at {base_url} unusable ({type(exc).__name__}): SQLite instead")
+            name, env = "SQLite", {}
+        yield name, env
+
+
+def cold_starts(base: Path, runs: int, env: dict[str, str]) -> list[dict[str, float]]:
     """The first boot (it creates the schema), then ``runs`` restarts on that database: what a
     new instance meets in production, where only a release's first start migrates."""
     workdir = base / "cold-start"
     workdir.mkdir()
     results = []
     for k in range(runs + 1):
-        server = Server(f"cold-start-{k}", workdir, {})
+        server = Server(f"cold-start-{k}", workdir, env)
         try:
             health = server.wait_for("/health")
             ready = server.wait_for("/health/readiness")
@@ -485,7 +504,8 @@ def print_report(figures: dict[str, Any]) -> None:
     print(f"\nmachine: {os.cpu_count()} cores; load average at start {la[0]} {la[1]} {la[2]}")
     starts = figures["cold_start"]
     print(
-        f"cold start, process start to first 200 /health ({len(starts['runs'])} restarts): "
+        f"cold start on {starts['database']}, process start to first 200 /health "
+        f"({len(starts['runs'])} restarts): "
         + " ".join(f"{r['health_s']:.2f}" for r in starts["runs"])
         + f" s -> median {starts['median_health_s']:.2f} s "
         f"(to /health/readiness: median {starts['median_readiness_s']:.2f} s); "
@@ -596,6 +616,13 @@ def main() -> int:
     parser.add_argument(
         "--cold-starts", type=int, default=COLD_STARTS, help="restarts after the first boot (3)"
     )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "EMG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+        help="PostgreSQL for the cold starts, in a fresh schema (SQLite if unreachable)",
+    )
     args = parser.parse_args()
     if args.requests < 1 or args.requests > 2000 or not 0 < args.duration <= 300:
         parser.error("--requests 1..2000 and --duration 0..300 s keep the run bounded")
@@ -646,12 +673,14 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="emg-bench-load-") as tmp:
             base = Path(tmp)
-            print(
-                f"cold start: a first boot, then {args.cold_starts} restarts of "
-                f"`emg serve --workers {WORKERS}` on its database"
-            )
-            first_boot, *runs = cold_starts(base, args.cold_starts)
+            with cold_start_database(args.database_url) as (database, env):
+                print(
+                    f"cold start: a first boot, then {args.cold_starts} restarts of "
+                    f"`emg serve --workers {WORKERS}` on its {database} database"
+                )
+                first_boot, *runs = cold_starts(base, args.cold_starts, env)
             figures["cold_start"] = {
+                "database": database,
                 "first_boot": first_boot,
                 "runs": runs,
                 "median_health_s": statistics.median(r["health_s"] for r in runs),
