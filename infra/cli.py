@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -186,6 +185,7 @@ def _read_json(path: str, what: str) -> object:
 
 def _run_plan_diff(args: argparse.Namespace) -> int:
     from infra.plan_diff import diff_snapshots, render_markdown
+    from stacks.loader import check_stack_name
 
     read = [args.base, args.head, args.base_findings, args.head_findings]
     if read.count("-") > 1:
@@ -223,12 +223,11 @@ def _run_plan_diff(args: argparse.Namespace) -> int:
     if args.diff_stack is not None and named and args.diff_stack not in named:
         return _fail(f"--stack {args.diff_stack}: the plans are of stack {named.pop()}")
     stack = args.diff_stack if args.diff_stack is not None else (named.pop() if named else "")
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", stack):  # it goes into an HTML comment and code
-        return _fail(
-            f"stack name {stack!r} must be letters, digits, '_', '.' or '-' "
-            "(give --stack when the plans name none)"
-        )
-    print(render_markdown(diff, str(stack)), end="")
+    try:
+        check_stack_name(stack)  # it goes into an HTML comment and a code span
+    except ValueError as exc:
+        return _fail(f"{exc} (give --stack when the plans name none)")
+    print(render_markdown(diff, stack), end="")
     return 0
 
 

@@ -37,11 +37,16 @@ _IGNORED_PROVIDER_SETTINGS = {
 }
 
 
-def stack_file(stack: str, root: Path = PROJECT_ROOT) -> Path:
-    """The committed configuration file of ``stack`` (a Pulumi stack name, never a path)."""
+def check_stack_name(stack: str) -> str:
+    """``stack`` if it is a Pulumi stack name (never a path, nothing that breaks Markdown)."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", stack):
         raise ValueError(f"stack name {stack!r} must be letters, digits, '_', '.' or '-'")
-    return root / f"Pulumi.{stack}.yaml"
+    return stack
+
+
+def stack_file(stack: str, root: Path = PROJECT_ROOT) -> Path:
+    """The committed configuration file of ``stack``."""
+    return root / f"Pulumi.{check_stack_name(stack)}.yaml"
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
