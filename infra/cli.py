@@ -104,20 +104,21 @@ def _fail(message: str) -> int:
 def _run_plan(args: argparse.Namespace) -> int:
     from infra.plan import plan_stack, render_tree, snapshot_json
     from stacks.errors import StackConfigError
+    from stacks.loader import check_stack_name
 
     if not args.stack:
         return _fail("infra plan: the following arguments are required: --stack")
+    try:
+        check_stack_name(args.stack)
+    except ValueError as exc:
+        return _fail(str(exc))
     if (args.findings or args.sarif or args.policy_config) and not args.policy:
         return _fail("--findings, --sarif and --policy-config need --policy")
     outputs = (("--json", args.json), ("--findings", args.findings), ("--sarif", args.sarif))
     to_stdout = [o for o, v in outputs if v == "-"]
     if len(to_stdout) > 1:
         return _fail(f"only one of {' and '.join(to_stdout)} can write to standard output")
-    try:
-        clash = _clashing_files(args, [(o, v) for o, v in outputs if v and v != "-"])
-    except ValueError as exc:  # a stack name that is not one
-        return _fail(str(exc))
-    if clash:
+    if clash := _clashing_files(args, [(o, v) for o, v in outputs if v and v != "-"]):
         return _fail(clash)
     try:
         suppressions = _suppressions(args.policy_config) if args.policy_config else ()
@@ -163,8 +164,9 @@ def _clashing_files(args: argparse.Namespace, outputs: list[tuple[str, str]]) ->
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     """A JSON object whose keys are distinct (json keeps the last of a repeated key silently)."""
-    keys = [key for key, _ in pairs]
-    if repeated := next((k for k in keys if keys.count(k) > 1), None):
+    from stacks.errors import first_repeat
+
+    if (repeated := first_repeat(key for key, _ in pairs)) is not None:
         raise ValueError(f"key {repeated!r} is given twice")
     return dict(pairs)
 
@@ -214,15 +216,16 @@ def _run_plan_diff(args: argparse.Namespace) -> int:
         return _fail(message)
     # The marker names the pull-request comment to edit: a diff under another stack's name would
     # overwrite that stack's comment.
-    named = {side.get("stack") for side in (base, head)} - {None}  # type: ignore[union-attr]
-    if len(named) > 1:
+    base_stack, head_stack = base.get("stack"), head.get("stack")  # type: ignore[union-attr]
+    if base_stack and head_stack and base_stack != head_stack:
         return _fail(
-            f"base {args.base} is a plan of stack {base['stack']}, head {args.head} of stack "  # type: ignore[index]
-            f"{head['stack']}: compare two plans of one stack"  # type: ignore[index]
+            f"base {args.base} is a plan of stack {base_stack}, head {args.head} of stack "
+            f"{head_stack}: compare two plans of one stack"
         )
-    if args.diff_stack is not None and named and args.diff_stack not in named:
-        return _fail(f"--stack {args.diff_stack}: the plans are of stack {named.pop()}")
-    stack = args.diff_stack if args.diff_stack is not None else (named.pop() if named else "")
+    named = head_stack or base_stack
+    if args.diff_stack is not None and named and args.diff_stack != named:
+        return _fail(f"--stack {args.diff_stack}: the plans are of stack {named}")
+    stack = args.diff_stack if args.diff_stack is not None else named or ""
     try:
         check_stack_name(stack)  # it goes into an HTML comment and a code span
     except ValueError as exc:

@@ -35,6 +35,7 @@ from stacks.errors import (
     ProblemsError,
     RuleError,
     StackConfigError,
+    first_repeat,
     problems_from,
 )
 
@@ -333,7 +334,7 @@ class StackConfig(BaseModel):
         bad = [subnet for subnet in value if not _SUBNET_ID.fullmatch(subnet)]
         if bad:
             raise RuleError(f"must be subnet ids like subnet-0123456789abcdef0, not {bad[0]}")
-        if len(set(value)) != len(value):
+        if first_repeat(value) is not None:
             raise RuleError("must not repeat a subnet")
         return value
 
@@ -341,9 +342,7 @@ class StackConfig(BaseModel):
     @classmethod
     def _no_repeats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         # Case-insensitive: one mailbox or host subscribed twice is still one.
-        seen = [item.lower() for item in value]
-        repeated = next((item for item in value if seen.count(item.lower()) > 1), None)
-        if repeated is not None:
+        if (repeated := first_repeat(value, fold=str.lower)) is not None:
             raise RuleError(f"must not repeat {repeated}")
         return value
 

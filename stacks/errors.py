@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -82,6 +82,16 @@ class StackConfigError(ValueError):
         self.source = source
         lines = "\n".join(f"- {p}" for p in self.problems)
         super().__init__(f"invalid stack configuration in {source}:\n{lines}")
+
+
+def first_repeat(items: Iterable[str], *, fold: Callable[[str], str] = str) -> str | None:
+    """The first item that comes again later (compared after ``fold``), as first written."""
+    seen: dict[str, str] = {}
+    for item in items:
+        if (folded := fold(item)) in seen:
+            return seen[folded]
+        seen[folded] = item
+    return None
 
 
 def unknown_key_rule(key: str, known: Iterable[str], *, namespace: str = NAMESPACE) -> str:

@@ -145,13 +145,11 @@ def split_settings(
                 f"(`pulumi config rm {shown}`) and set {NAMESPACE}:{ours}"
             )
             problems.append(Problem(shown, rule, value))
-        elif namespace != NAMESPACE and get_close_matches(
-            namespace.lower(), [NAMESPACE], cutoff=0.8
-        ):
-            rule = f"is not read: did you mean {NAMESPACE}:{key}?"
-            problems.append(Problem(shown, rule, value))
         elif namespace != NAMESPACE:
-            continue  # other provider settings (gcp:..., aws:...) are Pulumi's, not ours
+            # Other provider settings (gcp:..., aws:...) are Pulumi's; a near miss is a typo.
+            if get_close_matches(namespace.lower(), [NAMESPACE], cutoff=0.8):
+                rule = f"is not read: did you mean {NAMESPACE}:{key}?"
+                problems.append(Problem(shown, rule, value))
         elif key in SECRET_KEYS:
             secrets_set.add(key)
         elif encrypted and key in StackConfig.setting_keys():

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from emg_core.parser_pool import ParserPool
+from tests.utils.production import PG_URL
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EMG_SHARED_DIR", REPO.parent / "shared"))
@@ -45,7 +46,6 @@ def parser_pool() -> Iterator[ParserPool]:
         yield pool
 
 
-PG_URL = os.environ.get("EMG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("EMG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 

@@ -33,6 +33,8 @@ from typing import Any
 import httpx
 from _common import REPO, SHARED, samples
 
+sys.path.insert(0, str(REPO))  # service and tests.utils, imported where first needed
+
 WORKERS = 2
 CLIENTS = 4
 REQUESTS = 200  # per load scenario, at most
@@ -266,16 +268,12 @@ def _kill_group(pgid: int) -> None:
 
 
 def _setting_names() -> set[str]:
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))  # for the schema helper the tests use
     from service.settings import Settings
 
     return {name.lower() for name in Settings.model_fields}
 
 
 def _past_validation(malformed: bytes, original: bytes) -> bytes:
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))  # for the schema helper the tests use
     from tests.utils.e2e import past_validation
 
     return past_validation(malformed, original)
@@ -453,11 +451,12 @@ def warm_up(server: Server, content: bytes, tag: str) -> None:
 
 
 @contextlib.contextmanager
-def cold_start_database(base_url: str) -> Iterator[tuple[str, dict[str, str]]]:
+def cold_start_database(base_url: str | None) -> Iterator[tuple[str, dict[str, str]]]:
     """PostgreSQL in a fresh schema, as deployed (its processes migrate in turns at start);
     temporary SQLite, with a note, where PostgreSQL cannot be reached."""
-    sys.path.insert(0, str(REPO))  # for the schema helper the tests use
-    from tests.utils.production import postgres_schema
+    from tests.utils.production import PG_URL, postgres_schema
+
+    base_url = base_url or PG_URL
 
     with contextlib.ExitStack() as stack:
         try:
@@ -618,10 +617,8 @@ def main() -> int:
     )
     parser.add_argument(
         "--database-url",
-        default=os.environ.get(
-            "EMG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-        help="PostgreSQL for the cold starts, in a fresh schema (SQLite if unreachable)",
+        help="PostgreSQL for the cold starts, in a fresh schema (default: the tests' one; SQLite "
+        "if unreachable)",
     )
     args = parser.parse_args()
     if args.requests < 1 or args.requests > 2000 or not 0 < args.duration <= 300:

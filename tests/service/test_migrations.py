@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
@@ -34,31 +32,3 @@ def test_upgrade_creates_schema_then_is_a_no_op(database_url: str) -> None:
         assert current_revision(engine) == HEAD
     finally:
         engine.dispose()
-
-
-def test_server_processes_starting_together_on_postgresql_take_turns(pg_url: str) -> None:
-    # `emg serve --workers N` leaves the migration to each process on PostgreSQL: the advisory
-    # lock must make concurrent upgrades of a new schema one migration and no-ops.
-    engines = [make_engine(pg_url) for _ in range(4)]
-    start = threading.Barrier(len(engines))
-    errors: list[BaseException] = []
-
-    def migrate(engine) -> None:
-        start.wait()
-        try:
-            upgrade(engine)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=migrate, args=(e,)) for e in engines]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert errors == []
-        assert current_revision(engines[0]) == HEAD
-        assert "therapy_sessions" in inspect(engines[0]).get_table_names()
-    finally:
-        for engine in engines:
-            engine.dispose()

@@ -27,9 +27,10 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import IN_CI, MALFORMED, PG_URL, REDIS_URL, sample, shared_files
+from tests.conftest import IN_CI, MALFORMED, REDIS_URL, sample, shared_files
 from tests.utils.e2e import Server, free_port, running_server
 from tests.utils.production import (
+    PG_URL,
     access_token,
     bearer,
     json_log_lines,

@@ -203,11 +203,14 @@ def test_a_setting_pulumi_would_read_otherwise_is_refused(write_stack, extra, me
 
 
 def test_a_yaml_merge_key_is_read_with_the_keys_beside_it(write_stack):
-    folder = write_stack("dev", drop=("maxInstances",), changes={})
+    folder = write_stack("dev", drop=("minInstances",), changes={"maxInstances": 2})
     path = folder / "Pulumi.dev.yaml"
     text = path.read_text(encoding="utf-8").replace("config:\n", "config:\n  <<: *sizes\n", 1)
-    path.write_text("sizes: &sizes\n  emg-analyzer:maxInstances: 5\n" + text, encoding="utf-8")
-    assert load_stack_config("dev", folder).max_instances == 5
+    sizes = "sizes: &sizes\n  emg-analyzer:minInstances: 1\n  emg-analyzer:maxInstances: 5\n"
+    path.write_text(sizes + text, encoding="utf-8")
+    config = load_stack_config("dev", folder)
+    # Merged in, and overridden by the key written beside the merge (not "given twice").
+    assert (config.min_instances, config.max_instances) == (1, 2)
 
 
 def test_provider_settings_are_left_to_pulumi(write_stack):

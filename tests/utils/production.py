@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.utils.c3d_factory import bursts, write_c3d
 
+# The PostgreSQL the tests (and bench_load's cold starts) make their schemas in.
+PG_URL = os.environ.get("EMG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 GHOSTLY_LABELS = ["CH1 Raw", "CH2 Raw", "CH1 activated", "CH2 activated"]
 FS = 990.0
 
